@@ -1,0 +1,185 @@
+"""Who owns this app, resolved from the workspace in the background.
+
+On Databricks Apps the owner is the app's ``creator`` (read with the app's
+service principal), falling back to the user of ``DATABRICKS_TOKEN``. Until
+one of those answers, nobody gets in: a slow or dead workspace delays access,
+it never opens it. Locally there is one user and no identity at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Mapping
+
+from lib import statefile
+from lib.databricks_client import describe_error, pat_client, service_principal_client
+from lib.settings import home_dir, is_databricks_app, normalize_host
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_S = 1.0
+BACKOFF_MAX_S = 30.0
+
+
+@dataclass(frozen=True)
+class OwnerState:
+    """What the authorization check needs: the mode, the owner, or why not yet."""
+
+    on_apps: bool
+    owner: str | None = None  # email, as the workspace spells it
+    display_name: str | None = None
+    source: str | None = None  # "app creator" | "token user"
+    resolved_at: float | None = None
+    error: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.owner is not None
+
+    @property
+    def email(self) -> str | None:
+        return self.owner
+
+
+def env_token(env: Mapping[str, str]) -> str | None:
+    """``DATABRICKS_TOKEN`` with stray whitespace or a trailing newline removed."""
+    token = "".join(env.get("DATABRICKS_TOKEN", "").split())
+    return token or None
+
+
+def identity_path(home: Path) -> Path:
+    return home / ".coda" / "identity.json"
+
+
+class OwnerResolver:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        token: Callable[[], str | None] | None = None,
+        retry_timeout_s: int = 10,
+    ) -> None:
+        self._env = dict(os.environ if env is None else env)
+        self._token = token or (lambda: env_token(self._env))
+        self._retry_timeout_s = retry_timeout_s
+        self._state = OwnerState(on_apps=is_databricks_app(self._env))
+        if not self._state.on_apps:
+            self._state = replace(self._state, error=None)
+        elif not self._env.get("DATABRICKS_HOST"):
+            self._state = replace(self._state, error="DATABRICKS_HOST is not set")
+        else:
+            self._state = replace(self._state, error="looking up the app's owner in the workspace")
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+
+    @property
+    def state(self) -> OwnerState:
+        return self._state
+
+    def start(self) -> None:
+        """Resolve in the background with backoff; start-up never waits for it."""
+        if not self._state.on_apps or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="owner-resolver", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait_resolved(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._state.resolved, timeout=timeout)
+
+    def _run(self) -> None:
+        delay = BACKOFF_START_S
+        while not self._stop.is_set():
+            try:
+                self._set(self.resolve_once())
+                log.info("This app belongs to %s (from the %s).", self._state.owner, self._state.source)
+                return
+            except Exception as exc:  # noqa: BLE001 - every failure is reported and retried
+                reason = str(exc) if isinstance(exc, OwnerLookupError) else describe_error(exc)
+                self._set(replace(self._state, error=reason))
+                log.warning("Owner not resolved yet: %s. Retrying in %.0f s.", reason, delay)
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _set(self, state: OwnerState) -> None:
+        with self._changed:
+            self._state = state
+            self._changed.notify_all()
+        if state.resolved:
+            statefile.write_json(
+                identity_path(home_dir(self._env)),
+                {"owner": state.owner, "display_name": state.display_name,
+                 "source": state.source, "resolved_at": state.resolved_at},
+            )
+
+    def resolve_once(self) -> OwnerState:
+        host = normalize_host(self._env.get("DATABRICKS_HOST"))
+        if not host:
+            raise OwnerLookupError("DATABRICKS_HOST is not set")
+        reasons = []
+        app_name = self._env.get("DATABRICKS_APP_NAME")
+        client_id = self._env.get("DATABRICKS_CLIENT_ID")
+        client_secret = self._env.get("DATABRICKS_CLIENT_SECRET")
+        if app_name and client_id and client_secret:
+            try:
+                w = service_principal_client(host, client_id, client_secret, retry_timeout_s=self._retry_timeout_s)
+                creator = w.apps.get(app_name).creator
+                if creator:
+                    return self._resolved(creator, None, "app creator")
+                reasons.append(f"app '{app_name}' has no creator")
+            except Exception as exc:  # noqa: BLE001
+                reasons.append(f"app lookup failed ({describe_error(exc)})")
+        else:
+            reasons.append("no app name or service principal credentials")
+        token = self._token()
+        if token:
+            try:
+                me = pat_client(host, token, retry_timeout_s=self._retry_timeout_s).current_user.me()
+                if me.user_name:
+                    return self._resolved(me.user_name, me.display_name, "token user")
+                reasons.append("the token's user has no user name")
+            except Exception as exc:  # noqa: BLE001
+                reasons.append(f"token lookup failed ({describe_error(exc)})")
+        else:
+            reasons.append("no DATABRICKS_TOKEN to fall back on")
+        raise OwnerLookupError("; ".join(reasons))
+
+    def _resolved(self, email: str, display_name: str | None, source: str) -> OwnerState:
+        return replace(
+            self._state, owner=email, display_name=display_name, source=source,
+            resolved_at=time.time(), error=None,
+        )
+
+
+class OwnerLookupError(Exception):
+    """Every way of finding the owner failed; the text lists each reason."""
+
+
+_resolver: OwnerResolver | None = None
+
+
+def get_resolver() -> OwnerResolver:
+    global _resolver
+    if _resolver is None:
+        _resolver = OwnerResolver()
+    return _resolver
+
+
+def set_resolver(resolver: OwnerResolver) -> None:
+    global _resolver
+    _resolver = resolver
+
+
+def current_owner() -> OwnerState | None:
+    """The resolved owner (``.owner`` email, ``.display_name``), or None."""
+    state = get_resolver().state
+    return state if state.resolved else None

@@ -1,0 +1,179 @@
+"""HTTP and WebSocket routes served next to Streamlit on the same port.
+
+Authorization and the Origin check happen earlier, in ``lib.security``;
+these handlers only translate between HTTP and the session registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from lib import __version__, protocol
+from lib.clients import ClientGone, ClientOverflow, Exited
+from lib.registry import get_registry
+from lib.sessions import InputTooLarge, SessionError
+from lib.settings import load_settings
+from lib.uploads import UploadError, save_upload
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _setup_state() -> str:
+    try:
+        from lib.setup import setup_state
+    except ImportError:
+        return "unknown"
+    return setup_state()
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "sessions": get_registry().running_count(),
+            "setup": _setup_state(),
+        }
+    )
+
+
+async def list_sessions(request: Request) -> JSONResponse:
+    sessions = await run_in_threadpool(lambda: [s.to_dict() for s in get_registry().list()])
+    return JSONResponse(sessions)
+
+
+async def create_session(request: Request) -> JSONResponse:
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        return _error(400, "the request body must be JSON like {\"agent\": \"bash\"}")
+    if not isinstance(body, dict):
+        return _error(400, "the request body must be a JSON object")
+    label, cwd = body.get("label"), body.get("cwd")
+    if (label is not None and not isinstance(label, str)) or (cwd is not None and not isinstance(cwd, str)):
+        return _error(400, "'label' and 'cwd' must be strings")
+    try:
+        session = await run_in_threadpool(get_registry().create, body.get("agent"), label, cwd)
+    except SessionError as exc:
+        return _error(exc.status, str(exc))
+    return JSONResponse(session.to_dict(), status_code=201)
+
+
+async def rename_session(request: Request) -> JSONResponse:
+    try:
+        body = await request.json()
+        label = body["label"]
+        if not isinstance(label, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return _error(400, "send JSON like {\"label\": \"new name\"}")
+    try:
+        session = get_registry().rename(request.path_params["id"], label)
+    except SessionError as exc:
+        return _error(exc.status, str(exc))
+    return JSONResponse(session.to_dict())
+
+
+async def delete_session(request: Request) -> Response:
+    try:
+        await run_in_threadpool(get_registry().close, request.path_params["id"])
+    except SessionError as exc:
+        return _error(exc.status, str(exc))
+    return Response(status_code=204)
+
+
+async def upload(request: Request) -> JSONResponse:
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as exc:  # noqa: BLE001 - multipart parser errors vary
+        return _error(400, f"send the file as multipart form data ({exc})")
+    file = form.get("file")
+    if file is None or isinstance(file, str):
+        return _error(400, "no file in the form field 'file'")
+    try:
+        path = await run_in_threadpool(save_upload, load_settings().home, file.filename, file.file)
+    except UploadError as exc:
+        return _error(exc.status, str(exc))
+    finally:
+        await form.close()
+    return JSONResponse({"path": str(path)}, status_code=201)
+
+
+async def terminal_ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        session = get_registry().get(websocket.path_params["id"])
+    except SessionError as exc:
+        await websocket.close(protocol.CLOSE_UNKNOWN_SESSION, str(exc)[:120])
+        return
+    client, replay = session.attach(asyncio.get_running_loop())
+    send_lock = asyncio.Lock()
+
+    async def send_text(text: str) -> None:
+        async with send_lock:
+            await websocket.send_text(text)
+
+    async def forward_output() -> None:
+        try:
+            async with send_lock:
+                await websocket.send_bytes(replay)
+            while True:
+                item = await client.get()
+                if isinstance(item, Exited):
+                    await send_text(protocol.exit_message(item.code))
+                    await websocket.close(1000, "process exited")
+                    return
+                async with send_lock:
+                    await websocket.send_bytes(item)
+        except ClientOverflow:
+            log.info("A viewer of session %s fell too far behind and was disconnected.", session.id)
+            await websocket.close(protocol.CLOSE_TOO_SLOW, "too far behind; reconnect to catch up")
+        except ClientGone:
+            await websocket.close(protocol.CLOSE_SESSION_CLOSED, "session closed")
+
+    sender = asyncio.create_task(forward_output())
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("bytes") is not None:
+                try:
+                    session.write(message["bytes"])
+                except InputTooLarge as exc:
+                    await send_text(protocol.error_message(str(exc)))
+            elif message.get("text") is not None:
+                try:
+                    resize = protocol.parse_control(message["text"])
+                    session.resize(resize.cols, resize.rows)
+                except protocol.ProtocolError as exc:
+                    await send_text(protocol.error_message(str(exc)))
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # closed by the sender (exit, overflow) or the network
+    finally:
+        sender.cancel()
+        session.detach(client)
+
+
+def build_routes() -> list[BaseRoute]:
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/api/sessions", list_sessions, methods=["GET"]),
+        Route("/api/sessions", create_session, methods=["POST"]),
+        Route("/api/sessions/{id}", delete_session, methods=["DELETE"]),
+        Route("/api/sessions/{id}", rename_session, methods=["PATCH"]),
+        Route("/api/uploads", upload, methods=["POST"]),
+        WebSocketRoute("/terminal/ws/{id}", terminal_ws),
+    ]

@@ -1,0 +1,34 @@
+"""The Streamlit script: authorization gate, navigation, sidebar.
+
+The security middleware already refuses strangers before this runs; the gate
+here is the second lock on the same door, using the same decision.
+"""
+
+import streamlit as st
+
+from lib.auth import decide
+from lib.identity import get_resolver
+
+st.set_page_config(page_title="Coda", page_icon=":material/terminal:", layout="wide")
+
+decision = decide(get_resolver().state, {k.lower(): v for k, v in st.context.headers.items()})
+if not decision.allowed:
+    st.error(f"{decision.status} {decision.title}: {decision.message}")
+    st.stop()
+
+pages = [
+    st.Page("pages/sessions.py", title="Sessions", icon=":material/terminal:", default=True),
+    st.Page("pages/launch.py", title="Launch agent", icon=":material/rocket_launch:"),
+    st.Page("pages/sync.py", title="Workspace sync", icon=":material/cloud_sync:"),
+    st.Page("pages/setup.py", title="Setup", icon=":material/build:"),
+]
+navigation = st.navigation(pages)
+
+try:
+    from pages.sidebar import render_sidebar
+except ImportError:  # the sidebar lands with the agents work
+    render_sidebar = None
+if render_sidebar is not None:
+    render_sidebar()
+
+navigation.run()
