@@ -233,3 +233,25 @@ def test_rename(clean_app):
     s = new_session(clean_app)
     status, body = clean_app.request("PATCH", f"/api/sessions/{s['id']}", {"label": "my\x1b[31m work"})
     assert status == 200 and body["label"] == "my[31m work"
+
+
+def test_streamlit_clear_cache_keeps_sessions(clean_app):
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from websockets.sync.client import connect
+
+    s, t = shell(clean_app)
+    with connect(f"{clean_app.ws_url}/_stcore/stream", subprotocols=["streamlit"], open_timeout=10) as st_ws:
+        rerun = BackMsg()
+        rerun.rerun_script.query_string = ""
+        rerun.rerun_script.page_script_hash = ""
+        st_ws.send(rerun.SerializeToString())
+        st_ws.recv(timeout=10)  # the page ran (and touched st.cache_resource)
+        msg = BackMsg()
+        msg.clear_cache = True
+        st_ws.send(msg.SerializeToString())
+        time.sleep(1)
+    _, listed = clean_app.request("GET", "/api/sessions")
+    assert [x["id"] for x in listed] == [s["id"]] and listed[0]["status"] == "running"
+    t.send("echo survived-$((3*3))\r")
+    t.read_until(r"survived-9")
+    assert "Traceback" not in clean_app.log()
