@@ -9,7 +9,7 @@ import streamlit as st
 from lib.auth import decide
 from lib.identity import get_resolver
 
-st.set_page_config(page_title="Coda", page_icon=":material/terminal:", layout="wide")
+st.set_page_config(page_title="Coda", page_icon="🖥️", layout="wide")
 
 decision = decide(get_resolver().state, {k.lower(): v for k, v in st.context.headers.items()})
 if not decision.allowed:

@@ -83,7 +83,7 @@ with top[0]:
     else:
         st.caption("No sessions yet.")
 with top[1]:
-    st.button("New shell", icon=":material/add:", type="primary", on_click=new_shell, use_container_width=True)
+    st.button("New shell", icon=":material/add:", type="primary", on_click=new_shell, width="stretch")
 
 if error := st.session_state.pop("session_error", None):
     st.error(error)
@@ -101,7 +101,7 @@ if wanted:
             st.rerun()
     if bar[2].button("Close", icon=":material/close:", key=f"close-{current.id}"):
         confirm_close(current.id, current.label)
-    terminal(current.id, font_size=settings.font_size, theme=settings.theme, key=f"terminal-{current.id}")
+    terminal(current.id, font_size=settings.font_size, theme=settings.theme, height=0, key=f"terminal-{current.id}")
 
 with st.expander(f"All sessions ({len(sessions)})", expanded=not sessions):
     now = time.time()
@@ -120,5 +120,5 @@ with st.expander(f"All sessions ({len(sessions)})", expanded=not sessions):
             for s in sessions
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )

@@ -72,7 +72,7 @@ def terminal(
     """Show the terminal of PTY session ``session_id``.
 
     ``theme`` is "auto" (follow Streamlit's light/dark theme), "light" or
-    "dark"; ``height`` is in pixels. The front end is torn down and rebuilt
+    "dark"; ``height`` is in pixels, 0 to fill the window below the terminal. The front end is torn down and rebuilt
     whenever these arguments change, so pass the same values (and the same
     ``key``) on every rerun to keep the terminal and its connection alive.
     """
@@ -87,5 +87,5 @@ def terminal(
             "height": int(height),
             "vendor": _vendor_url(),
         },
-        height=int(height),
+        height=int(height) if height > 0 else "content",
     )

@@ -101,7 +101,13 @@ function start(x, root, data) {
 
   const theme = pickTheme(data.theme, root);
   root.dataset.theme = theme.name;
-  root.style.height = `${data.height}px`;
+  // height 0 means "fill the window below the terminal's top edge".
+  const fillHeight = () => {
+    const top = root.getBoundingClientRect().top + window.scrollY;
+    root.style.height = `${Math.max(240, window.innerHeight - top - 24)}px`;
+  };
+  if (data.height > 0) root.style.height = `${data.height}px`;
+  else fillHeight();
   root.style.background = theme.colors.background;
 
   const term = new x.Terminal({
@@ -224,6 +230,10 @@ function start(x, root, data) {
     resizeTimer = setTimeout(fitAndResize, RESIZE_DEBOUNCE_MS);
   });
   observer.observe(screen);
+  const onWindowResize = () => {
+    if (!(data.height > 0)) fillHeight();
+  };
+  window.addEventListener("resize", onWindowResize);
   fitAndResize();
 
   // --- Search (Ctrl+Shift+F) -----------------------------------------------
@@ -272,6 +282,7 @@ function start(x, root, data) {
     clearTimeout(retryTimer);
     clearTimeout(resizeTimer);
     observer.disconnect();
+    window.removeEventListener("resize", onWindowResize);
     root.removeEventListener("click", onClick);
     const sock = ws;
     ws = null; // makes the coming close event a no-op
