@@ -4,6 +4,8 @@ The security middleware already refuses strangers before this runs; the gate
 here is the second lock on the same door, using the same decision.
 """
 
+import time
+
 import streamlit as st
 
 from lib.auth import decide
@@ -18,11 +20,18 @@ if not decision.allowed:
 
 pages = [
     st.Page("pages/sessions.py", title="Sessions", icon=":material/terminal:", default=True),
-    st.Page("pages/launch.py", title="Launch agent", icon=":material/rocket_launch:"),
-    st.Page("pages/sync.py", title="Workspace sync", icon=":material/cloud_sync:"),
-    st.Page("pages/setup.py", title="Setup", icon=":material/build:"),
+    st.Page("pages/launch.py", title="Launch agent", url_path="launch", icon=":material/rocket_launch:"),
+    st.Page("pages/sync.py", title="Workspace sync", url_path="sync", icon=":material/cloud_sync:"),
+    st.Page("pages/setup.py", title="Setup", url_path="setup", icon=":material/build:"),
 ]
 navigation = st.navigation(pages)
+
+owner = get_resolver().state
+if owner.on_apps:
+    resolved = time.strftime("%Y-%m-%d %H:%M", time.localtime(owner.resolved_at or 0))
+    st.sidebar.caption(f"Owner: {owner.owner} (from the {owner.source}, {resolved})")
+else:
+    st.sidebar.caption("Local mode: one user, listening on this machine only.")
 
 try:
     from pages.sidebar import render_sidebar

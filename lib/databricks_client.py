@@ -44,8 +44,16 @@ def service_principal_client(
     return WorkspaceClient(config=cfg)
 
 
-def describe_error(exc: BaseException) -> str:
-    """A sentence for the UI and logs; never contains a token."""
-    text = str(exc).strip() or type(exc).__name__
-    text = text.splitlines()[0][:300]
+def describe_error(exc: BaseException, host: str | None = None) -> str:
+    """A sentence for the UI and logs; never contains a token.
+
+    The SDK's own messages for an unreachable workspace are cryptic (an OAuth
+    login without the workspace's OIDC metadata reports "Invalid URL 'None'"),
+    so those are put in plain words.
+    """
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+    chain = [exc, exc.__cause__, exc.__context__]
+    where = f" at {host}" if host else ""
+    if any(isinstance(e, (ConnectionError, TimeoutError)) for e in chain if e is not None) or "Invalid URL 'None'" in text:
+        return f"the workspace{where} did not answer (connection refused or timed out)"
     return f"{type(exc).__name__}: {text}"

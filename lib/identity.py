@@ -64,7 +64,7 @@ class OwnerResolver:
         retry_timeout_s: int = 10,
     ) -> None:
         self._env = dict(os.environ if env is None else env)
-        self._token = token or (lambda: env_token(self._env))
+        self._token = token or self._default_token
         self._retry_timeout_s = retry_timeout_s
         self._state = OwnerState(on_apps=is_databricks_app(self._env))
         if not self._state.on_apps:
@@ -80,6 +80,15 @@ class OwnerResolver:
     @property
     def state(self) -> OwnerState:
         return self._state
+
+    def _default_token(self) -> str | None:
+        """The token the app currently uses (secret or pasted), else the env secret."""
+        try:
+            from lib.tokens import current_token
+
+            return current_token() or env_token(self._env)
+        except ImportError:
+            return env_token(self._env)
 
     def start(self) -> None:
         """Resolve in the background with backoff; start-up never waits for it."""
@@ -137,7 +146,7 @@ class OwnerResolver:
                     return self._resolved(creator, None, "app creator")
                 reasons.append(f"app '{app_name}' has no creator")
             except Exception as exc:  # noqa: BLE001
-                reasons.append(f"app lookup failed ({describe_error(exc)})")
+                reasons.append(f"app lookup failed ({describe_error(exc, host)})")
         else:
             reasons.append("no app name or service principal credentials")
         token = self._token()
@@ -148,7 +157,7 @@ class OwnerResolver:
                     return self._resolved(me.user_name, me.display_name, "token user")
                 reasons.append("the token's user has no user name")
             except Exception as exc:  # noqa: BLE001
-                reasons.append(f"token lookup failed ({describe_error(exc)})")
+                reasons.append(f"token lookup failed ({describe_error(exc, host)})")
         else:
             reasons.append("no DATABRICKS_TOKEN to fall back on")
         raise OwnerLookupError("; ".join(reasons))
