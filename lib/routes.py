@@ -95,6 +95,12 @@ async def delete_session(request: Request) -> Response:
 
 
 async def upload(request: Request) -> JSONResponse:
+    settings = load_settings()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.upload_max_bytes + 64 * 1024:
+        # Refuse before the multipart parser spools the whole body to disk.
+        limit_mib = settings.upload_max_bytes / (1024 * 1024)
+        return _error(413, f"the file is larger than the {limit_mib:g} MiB upload limit")
     try:
         form = await request.form(max_files=1, max_fields=10)
     except Exception as exc:  # noqa: BLE001 - multipart parser errors vary
@@ -103,7 +109,7 @@ async def upload(request: Request) -> JSONResponse:
     if file is None or isinstance(file, str):
         return _error(400, "no file in the form field 'file'")
     try:
-        path = await run_in_threadpool(save_upload, load_settings().home, file.filename, file.file)
+        path = await run_in_threadpool(save_upload, settings.home, file.filename, file.file, settings.upload_max_bytes)
     except UploadError as exc:
         return _error(exc.status, str(exc))
     finally:

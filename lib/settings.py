@@ -69,6 +69,7 @@ class Settings:
     session_cap: int = 5
     idle_timeout_s: int = 24 * 3600
     scrollback_bytes: int = 4 * 1024 * 1024
+    upload_max_bytes: int = 100 * 1024 * 1024
     font_size: int = 14
     theme: str = "auto"
 
@@ -97,6 +98,7 @@ ENV_VARS: dict[str, str] = {
     "CODA_MAX_SESSIONS": "session_cap",
     "CODA_IDLE_TIMEOUT_SECONDS": "idle_timeout_s",
     "CODA_SCROLLBACK_BYTES": "scrollback_bytes",
+    "CODA_MAX_UPLOAD_BYTES": "upload_max_bytes",
 }
 
 # Fields the sidebar may change, persisted in ~/.coda/settings.json.
@@ -116,6 +118,7 @@ _INT_BOUNDS = {
     "session_cap": (1, 50),
     "idle_timeout_s": (60, 30 * 24 * 3600),
     "scrollback_bytes": (64 * 1024, 256 * 1024 * 1024),
+    "upload_max_bytes": (1024, 10 * 1024 * 1024 * 1024),
     "font_size": (8, 32),
 }
 

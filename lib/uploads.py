@@ -49,7 +49,7 @@ def save_upload(home: Path, name: str | None, stream: BinaryIO, limit: int = MAX
             while chunk := stream.read(1024 * 1024):
                 written += len(chunk)
                 if written > limit:
-                    raise UploadTooLarge(f"the file is larger than the {limit // (1024 * 1024)} MiB upload limit")
+                    raise UploadTooLarge(f"the file is larger than the {limit / (1024 * 1024):g} MiB upload limit")
                 out.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)

@@ -46,7 +46,10 @@ class TermClient:
         """Wait until the output so far matches ``pattern`` (a regex); returns all output."""
         regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
         deadline = time.monotonic() + timeout
-        while not regex.search(self.output):
+        start = 0
+        while not regex.search(self.output, start):
+            # Only new output (plus an overlap for a match across chunks) is searched again.
+            start = max(0, len(self.output) - 4096)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{pattern!r} not seen; got tail {bytes(self.output[-500:])!r}")

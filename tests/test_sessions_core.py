@@ -1,0 +1,140 @@
+"""Session registry and PTY behaviour in-process, plus shutdown and uploads end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lib import procs
+from lib.registry import SessionRegistry, clean_label
+from lib.scrollback import Scrollback
+from lib.settings import Settings
+from lib.uploads import safe_name
+from tests.appserver import start_app
+from tests.termclient import TermClient
+
+
+def registry_for(tmp_path: Path, **overrides) -> SessionRegistry:
+    settings = replace(Settings(home=tmp_path), **overrides)
+    return SessionRegistry(lambda: settings)
+
+
+def test_idle_sessions_without_clients_are_closed(tmp_path):
+    reg = registry_for(tmp_path, idle_timeout_s=60)
+    watched, idle = reg.create("bash"), reg.create("bash")
+    client, _ = watched.attach(asyncio.new_event_loop())
+    assert reg.close_idle(now=time.time() + 30) == []
+    assert reg.close_idle(now=time.time() + 120) == [idle.id]
+    assert [s.id for s in reg.list()] == [watched.id]
+    assert procs.session_members(idle.pid) == []
+    watched.detach(client)
+    assert reg.close_idle(now=time.time() + 120) == [watched.id]
+
+
+def test_cap_counts_running_sessions_only(tmp_path):
+    reg = registry_for(tmp_path, session_cap=2)
+    a = reg.create("bash")
+    reg.create("bash")
+    with pytest.raises(Exception) as err:
+        reg.create("bash")
+    assert getattr(err.value, "status", None) == 429
+    a.write(b"exit 3\r")
+    deadline = time.monotonic() + 5
+    while a.status != "exited" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert a.exit_code == 3
+    reg.create("bash")  # an exited session frees its slot
+    reg.close_all()
+
+
+def test_scrollback_is_bounded_and_starts_on_a_character():
+    sb = Scrollback(10)
+    sb.append("é".encode() * 4)  # 8 bytes
+    sb.append("中".encode() * 2)  # 6 bytes -> trimmed into the middle of an é
+    data = sb.snapshot()
+    assert len(sb) == 10
+    assert data.decode() == "éé中中" or data.decode() == "é中中"
+    big = Scrollback(1024)
+    for _ in range(10000):
+        big.append(b"x" * 100)
+    assert len(big) == 1024 and len(big.snapshot()) == 1024
+
+
+def test_labels_are_cleaned():
+    assert clean_label("  \x1b[31mred\x07  ", "fb") == "[31mred"
+    assert clean_label("", "fallback") == "fallback"
+    assert len(clean_label("x" * 500, "fb")) == 80
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [("../../etc/passwd", "passwd"), ("..\\..\\win.ini", "win.ini"), (".bashrc", "bashrc"),
+     ("a b;rm -rf ~.txt", "a_b_rm_-rf_.txt"), ("", "upload"), ("résumé.pdf", "résumé.pdf")],
+)
+def test_upload_names_are_sanitized(name, expected):
+    assert safe_name(name) == expected
+
+
+def test_slow_client_is_dropped_without_stalling_others(clean_app):
+    _, s = clean_app.request("POST", "/api/sessions", {"agent": "bash"})
+    slow = TermClient(clean_app.ws_url, s["id"])  # never reads
+    fast = TermClient(clean_app.ws_url, s["id"])
+    fast.send("head -c 40000000 /dev/zero | tr '\\0' 'y'; echo; echo flood-$((4+4))\r")
+    fast.read_until(r"flood-8\r?\n", timeout=60)
+    assert slow.wait_closed(timeout=30) == 4408
+    # the slow viewer reconnects and catches up from the scrollback
+    again = TermClient(clean_app.ws_url, s["id"])
+    again.read_until(r"flood-8")
+
+
+def test_uploads(clean_app, tmp_path):
+    files = {"file": ("../../evil name.txt", b"hello upload\x00\xff", "text/plain")}
+    r = httpx.post(clean_app.url + "/api/uploads", files=files)
+    assert r.status_code == 201, r.text
+    path = Path(r.json()["path"])
+    assert path.parent == clean_app.home / "uploads" and path.name == "evil_name.txt"
+    assert path.read_bytes() == b"hello upload\x00\xff"
+    again = httpx.post(clean_app.url + "/api/uploads", files=files)
+    assert Path(again.json()["path"]).name == "evil_name-1.txt"  # never overwrites
+    assert httpx.post(clean_app.url + "/api/uploads", data={"x": "1"}).status_code == 400
+    r = httpx.post(clean_app.url + "/api/uploads", files=files, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+
+
+def test_upload_size_cap(tmp_path):
+    app = start_app(tmp_path / "home", {"CODA_MAX_UPLOAD_BYTES": "100000"})
+    try:
+        r = httpx.post(app.url + "/api/uploads", files={"file": ("big.bin", b"x" * 300000)})
+        assert r.status_code == 413 and "upload limit" in r.json()["error"]
+        assert not list((app.home / "uploads").glob("*")) if (app.home / "uploads").exists() else True
+        ok = httpx.post(app.url + "/api/uploads", files={"file": ("small.bin", b"x" * 1000)})
+        assert ok.status_code == 201
+    finally:
+        app.stop()
+
+
+def test_sigterm_ends_every_session_quickly(tmp_path):
+    app = start_app(tmp_path / "home")
+    pids = []
+    clients = []
+    for _ in range(3):
+        _, s = app.request("POST", "/api/sessions", {"agent": "bash"})
+        t = TermClient(app.ws_url, s["id"])
+        t.send("sleep 1000 & trap '' HUP; sleep 999\r")
+        clients.append(t)
+        pids.append(s["pid"])
+    time.sleep(1)
+    assert all(procs.session_members(p) for p in pids)
+    took = app.stop(timeout=20)
+    assert app.proc.returncode is not None
+    assert took < 15, took
+    for pid in pids:
+        assert procs.session_members(pid) == []
+    assert "Ended 3 session(s) at shutdown" in app.log()
