@@ -1,0 +1,54 @@
+"""Workspace sync: every commit in ``~/projects/<name>`` uploads that project to
+``/Workspace/Users/<email>/projects/<name>`` (or to a local mirror folder when
+no workspace is configured).
+
+Modules, one job each:
+
+- ``hook``: installs the global git hooks folder (``install_hook``)
+- ``__main__``: the hook's entry point; detaches, then runs a sync
+- ``engine``: ``sync_project`` / ``sync_now``: diff, upload, delete, record
+- ``gitfiles``: which files a project has, and their hashes
+- ``manifest``: what the target is known to hold
+- ``targets``: ``WorkspaceTarget`` (databricks-sdk) and ``LocalFolderTarget``
+- ``errors``: transient vs fatal, and messages a user can act on
+- ``lock``: one sync per project across processes
+- ``records``: the JSONL history and ``~/.sync.log``
+- ``status``: ``recent_records`` / ``project_status`` for the page
+- ``watch``: a watchdog counter the page polls for changes
+- ``credentials``, ``options``, ``paths``: small shared facts
+
+Names are exported lazily: the git hook runs ``python -m lib.sync`` on every
+commit, and must detach before paying for importing databricks-sdk (seconds).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "install_hook": "lib.sync.hook",
+    "sync_project": "lib.sync.engine",
+    "sync_now": "lib.sync.engine",
+    "start_sync_now": "lib.sync.engine",
+    "is_running": "lib.sync.engine",
+    "SyncRecord": "lib.sync.records",
+    "SyncOptions": "lib.sync.options",
+    "load_options": "lib.sync.options",
+    "WorkspaceTarget": "lib.sync.targets",
+    "LocalFolderTarget": "lib.sync.targets",
+    "make_target": "lib.sync.targets",
+    "recent_records": "lib.sync.status",
+    "project_status": "lib.sync.status",
+    "ProjectStatus": "lib.sync.status",
+    "log_watcher": "lib.sync.watch",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lib.sync' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,324 @@
+"""Make a target hold exactly a project's current files, sending only what changed.
+
+One run: take the project lock, snapshot the worktree (git's file list +
+sha256), diff it against the manifest of what the target is known to hold,
+then delete, prune folders, create folders and upload, in parallel with a
+bound, retrying transient failures with backoff. Only confirmed operations
+reach the manifest, so whatever a failed run leaves undone is exactly what the
+next run does. Every run, even a skipped one, ends as one ``SyncRecord``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from random import random
+from typing import Any, Callable, Iterable
+
+from lib.sync import manifest as manifest_mod
+from lib.sync import paths
+from lib.sync.errors import Kind, SyncAborted, SyncDeadline, classify, explain
+from lib.sync.gitfiles import LocalFile, Snapshot, head_commit, sha256_bytes, snapshot, toplevel
+from lib.sync.lock import LockTimeout, project_turn
+from lib.sync.options import SyncOptions, load_options
+from lib.sync.records import MAX_LISTED, SyncRecord, append_record, log_line, now_iso
+from lib.sync.targets import Target, make_target
+
+CHECKPOINT_EVERY_S = 1.0
+PROGRESS_EVERY_S = 2.0
+
+
+@dataclass
+class Plan:
+    uploads: list[LocalFile]
+    deletes: list[str]
+    mkdirs: list[str]  # deepest missing folders; mkdirs creates their parents
+    stale_dirs: list[str]  # folders nothing lives in any more, deepest first
+
+    @property
+    def size(self) -> int:
+        return len(self.uploads) + len(self.deletes)
+
+
+def _ancestors(path: str) -> list[str]:
+    """``a/b/c.txt`` -> ``["a/b", "a", ""]`` (``""`` is the project root)."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(len(parts), -1, -1)]
+
+
+def make_plan(snap: Snapshot, manifest: manifest_mod.Manifest) -> Plan:
+    """What to do so the target equals ``snap``, given what the manifest says it holds."""
+    uploads = [f for p, f in sorted(snap.files.items()) if not manifest.matches(p, f.sha256, f.size)]
+    deletes = sorted(p for p in manifest.files if p not in snap.files)
+    known: set[str] = {d for p in manifest.files for d in _ancestors(p)}
+    wanted: set[str] = {d for f in uploads for d in _ancestors(f.path)} | {""}
+    missing = wanted - known
+    inner = {d for m in missing if m for d in _ancestors(m)}  # proper ancestors of a folder
+    mkdirs = sorted(missing - inner)
+    live = {d for p in snap.files for d in _ancestors(p)}
+    stale = sorted((known - live) - {""}, key=lambda d: (-d.count("/"), d))
+    return Plan(uploads, deletes, mkdirs, stale)
+
+
+class _Run:
+    """The mutable state of one run: counters, failures, the abort switch."""
+
+    def __init__(self, home: Path, project: str, repo: Path, target: Target, options: SyncOptions,
+                 manifest: manifest_mod.Manifest) -> None:
+        self.home, self.project, self.repo = home, project, repo
+        self.target, self.options, self.manifest = target, options, manifest
+        self.deadline = time.monotonic() + options.deadline_s
+        self.abort = threading.Event()
+        self.fatal: BaseException | None = None
+        self.failures: list[tuple[str, BaseException]] = []
+        self.uploaded = self.deleted = self.bytes = 0
+        self._saved_at = time.monotonic()
+        self._progress_at = time.monotonic()
+
+    # -- one operation, with retries -------------------------------------------------
+    def attempt(self, fn: Callable[[Any], Any], item: Any) -> Any:
+        tries = 0
+        while True:
+            if self.abort.is_set():
+                raise SyncAborted()
+            if time.monotonic() >= self.deadline:
+                raise SyncDeadline(f"{self.options.deadline_s:.0f} s")
+            try:
+                return fn(item)
+            except Exception as exc:  # noqa: BLE001 - sorted by classify()
+                if classify(exc) is not Kind.TRANSIENT:
+                    raise
+                tries += 1
+                if tries >= self.options.attempts:
+                    raise
+                delay = min(self.options.backoff_max_s, self.options.backoff_s * 2 ** (tries - 1))
+                retry_after = getattr(exc, "retry_after_secs", None)
+                if retry_after:
+                    delay = max(delay, min(float(retry_after), self.options.backoff_max_s))
+                delay *= 0.75 + random() / 2
+                delay = min(delay, max(0.0, self.deadline - time.monotonic()))
+                if self.abort.wait(delay):
+                    raise SyncAborted() from exc
+
+    # -- one phase: many operations in parallel --------------------------------------
+    def phase(self, pool: ThreadPoolExecutor, items: Iterable[Any], fn: Callable[[Any], Any],
+              done: Callable[[Any, Any], None], name: Callable[[Any], str], *, best_effort: bool = False,
+              label: str = "") -> None:
+        items = list(items)
+        if not items or self.abort.is_set():
+            return
+        if best_effort:
+            futures: dict[Future, Any] = {pool.submit(fn, it): it for it in items}
+        else:
+            futures = {pool.submit(self.attempt, fn, it): it for it in items}
+        finished = 0
+        for fut in as_completed(futures):
+            item = futures[fut]
+            finished += 1
+            try:
+                result = fut.result()
+            except (SyncAborted, CancelledError):
+                continue
+            except Exception as exc:  # noqa: BLE001 - recorded, never raised
+                if best_effort:
+                    continue
+                self._fail(name(item), exc, futures)
+                continue
+            done(item, result)
+            self._tick(label, finished, len(items))
+
+    def _fail(self, name: str, exc: BaseException, futures: dict[Future, Any]) -> None:
+        self.failures.append((name, exc))
+        if classify(exc) is Kind.FILE:
+            return  # this file only; the rest can still go through
+        # Fatal, or transient and out of retries: the target is unusable now.
+        if self.fatal is None:
+            self.fatal = exc
+        self.abort.set()
+        for other in futures:
+            other.cancel()
+
+    def _tick(self, label: str, finished: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._saved_at >= CHECKPOINT_EVERY_S:
+            manifest_mod.save(self.home, self.project, self.manifest)
+            self._saved_at = now
+        if label and now - self._progress_at >= PROGRESS_EVERY_S:
+            log_line(self.home, f"[{self.project}] {label} {finished}/{total}")
+            self._progress_at = now
+
+    # -- the operations ---------------------------------------------------------------
+    def upload(self, f: LocalFile) -> tuple[str, int]:
+        data = (self.repo / f.path).read_bytes()
+        if len(data) > self.options.max_file_bytes:
+            raise OSError(f"{f.path} grew over the size limit while syncing")
+        self.target.upload(f.path, data)
+        # Record what was actually sent, even if the file changed since the snapshot.
+        return sha256_bytes(data), len(data)
+
+    def uploaded_one(self, f: LocalFile, result: tuple[str, int]) -> None:
+        sha, size = result
+        self.manifest.record_upload(f.path, sha, size)
+        self.uploaded += 1
+        self.bytes += size
+
+    def deleted_one(self, path: str, _result: object) -> None:
+        self.manifest.record_delete(path)
+        self.deleted += 1
+
+
+def _execute(run: _Run, plan: Plan) -> None:
+    target = run.target
+    with ThreadPoolExecutor(max_workers=max(1, run.options.workers), thread_name_prefix="sync") as pool:
+        # Deletes first: a renamed folder or a file that became a folder needs its old name free.
+        run.phase(pool, plan.deletes, target.delete, run.deleted_one, str, label="deleting")
+        # Emptied folders, one depth at a time: a parent is only empty once its children are gone.
+        for depth in sorted({d.count("/") for d in plan.stale_dirs}, reverse=True):
+            level = [d for d in plan.stale_dirs if d.count("/") == depth]
+            run.phase(pool, level, target.remove_empty_dir, lambda *_: None, str, best_effort=True)
+        run.phase(pool, plan.mkdirs, target.mkdirs, lambda *_: None, lambda d: d or "(project folder)")
+        run.phase(pool, plan.uploads, run.upload, run.uploaded_one, lambda f: f.path, label="uploading")
+
+
+def _skip_record(repo: Path, reason: str, started: float, trigger: str, project: str | None = None) -> SyncRecord:
+    return SyncRecord(
+        time=now_iso(), project=project, repo=str(repo), result="skipped", error=reason,
+        duration_s=round(time.monotonic() - started, 3), trigger=trigger,
+    )
+
+
+def _sync_locked(home: Path, project: str, repo: Path, options: SyncOptions, target: Target | None,
+                 started: float, trigger: str) -> SyncRecord:
+    commit, subject = head_commit(repo)
+    target = target or make_target(home, project, options)
+    snap = snapshot(repo, options.max_file_bytes)
+    manifest = manifest_mod.load(home, project, target.identity)
+    plan = make_plan(snap, manifest)
+    log_line(home, f"[{project}] {(commit or '')[:8] or 'no commit'} sync started: {len(plan.uploads)} to upload, "
+                   f"{len(plan.deletes)} to delete -> {target.root}")
+    for skip in snap.skipped[:MAX_LISTED]:
+        log_line(home, f"[{project}] skipped {skip.path}: {skip.reason}")
+    if len(snap.skipped) > MAX_LISTED:
+        log_line(home, f"[{project}] ... and {len(snap.skipped) - MAX_LISTED} more skipped files")
+
+    run = _Run(home, project, repo, target, options, manifest)
+    try:
+        _execute(run, plan)
+    finally:
+        if plan.size or not paths.manifest_path(home, project).exists():
+            manifest_mod.save(home, project, manifest)  # only what was confirmed
+
+    for name, exc in run.failures[:MAX_LISTED]:
+        if not isinstance(exc, (SyncAborted, CancelledError)):
+            log_line(home, f"[{project}] could not sync {name}: {explain(exc, host=_host(target))}")
+    pending = plan.size - run.uploaded - run.deleted
+    if run.fatal is not None:
+        error: str | None = explain(run.fatal, host=_host(target))
+    elif run.failures:
+        name, exc = run.failures[0]
+        n = len(run.failures)
+        error = f"{n} file{'s' if n != 1 else ''} could not be synced, e.g. {name}: {explain(exc, host=_host(target))}"
+    else:
+        error = None
+    ok = error is None and pending == 0
+    return SyncRecord(
+        time=now_iso(), project=project, repo=str(repo), result="ok" if ok else "error",
+        commit=commit, commit_message=subject, target=target.kind, remote_path=target.root, url=target.url,
+        uploaded=run.uploaded, deleted=run.deleted, skipped=len(snap.skipped), failed=len(run.failures),
+        pending=pending, bytes=run.bytes, duration_s=round(time.monotonic() - started, 3),
+        error=error if not ok else None, trigger=trigger,
+        skipped_files=[{"path": s.path, "reason": s.reason} for s in snap.skipped[:MAX_LISTED]],
+        failed_files=[{"path": n, "error": explain(e, host=_host(target))} for n, e in run.failures[:MAX_LISTED]],
+    )
+
+
+def _host(target: Target) -> str | None:
+    return getattr(target, "host", None)
+
+
+def sync_project(home: Path, repo: Path, *, options: SyncOptions | None = None, target: Target | None = None,
+                 trigger: str = "hook") -> SyncRecord:
+    """Mirror the repository at ``repo`` to its target; log and return the run's record.
+
+    Never raises for sync problems: a failure is a record with ``result="error"``
+    and a sentence saying what to do, because the caller is usually a detached
+    hook with nobody watching its exit code.
+    """
+    started = time.monotonic()
+    options = options or load_options(home)
+    record: SyncRecord
+    top = toplevel(repo) if repo.is_dir() else None
+    if top is None:
+        record = _skip_record(repo, f"{repo} is not a git repository", started, trigger)
+    elif (project := paths.project_for(home, top)) is None:
+        record = _skip_record(
+            top, f"{top} is not under {paths.projects_dir(home)} (only projects there are synced)", started, trigger
+        )
+    else:
+        try:
+            with project_turn(home, project, timeout_s=options.deadline_s + 60) as mine:
+                if mine:
+                    record = _sync_locked(home, project, top, options, target, started, trigger)
+                else:
+                    record = _skip_record(
+                        top, "a sync of this project is already queued; it will include this commit",
+                        started, trigger, project,
+                    )
+        except LockTimeout:
+            record = _skip_record(top, "another sync of this project is still running", started, trigger, project)
+            record.result = "error"
+        except Exception as exc:  # noqa: BLE001 - turned into a record
+            record = SyncRecord(
+                time=now_iso(), project=project, repo=str(top), result="error", error=explain(exc),
+                duration_s=round(time.monotonic() - started, 3), trigger=trigger,
+            )
+    append_record(home, record)
+    return record
+
+
+def sync_now(home: Path, project: str) -> SyncRecord:
+    """Sync ``~/projects/<project>`` right away (the page's "Sync now" button)."""
+    folder = paths.projects_dir(home) / project
+    if paths.project_for(home, folder) != project or not folder.is_dir():
+        started = time.monotonic()
+        record = _skip_record(folder, f"there is no project folder {folder}", started, "manual")
+        record.result = "error"
+        append_record(home, record)
+        return record
+    return sync_project(home, folder, trigger="manual")
+
+
+_running: set[tuple[str, str]] = set()
+_running_lock = threading.Lock()
+
+
+def start_sync_now(home: Path, project: str) -> bool:
+    """Run ``sync_now`` in a background thread; False when one is already running for it here.
+
+    The page must not block a rerun for the length of an upload; the live log
+    shows progress and the result.
+    """
+    key = (str(home), project)
+    with _running_lock:
+        if key in _running:
+            return False
+        _running.add(key)
+
+    def work() -> None:
+        try:
+            sync_now(home, project)
+        finally:
+            with _running_lock:
+                _running.discard(key)
+
+    threading.Thread(target=work, name=f"sync-now-{project}", daemon=True).start()
+    return True
+
+
+def is_running(home: Path, project: str) -> bool:
+    """Whether this process is running a "Sync now" for the project."""
+    with _running_lock:
+        return (str(home), project) in _running

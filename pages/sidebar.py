@@ -1,0 +1,167 @@
+"""The sidebar on every page: setup summary, workspace token, and settings.
+
+Saving settings validates everything first (a bad value changes nothing and
+says why), then rewrites every agent's config files at once: the next session
+uses the new values, running sessions keep what they started with. The token
+form never shows a token back; a token that stops working is reported here
+with what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from lib import endpoints, tokens
+from lib.agents import AGENTS
+from lib.settings import THEMES, Settings, SettingsError, load_settings, reset_overrides, save_overrides
+from lib.setup import FAILED, OK, RUNNING, get_setup, rewrite_configs
+
+_KEY = "sb_"  # prefix of the settings widgets' keys, cleared after save/reset
+
+
+def _setup_summary() -> None:
+    setup = get_setup()
+    state = setup.state()
+    steps = setup.steps()
+    failed = [s for s in steps if s.state == FAILED]
+    if state == OK:
+        st.caption(f":material/check_circle: Setup done{f' in {setup.total_s:.1f} s' if setup.total_s is not None else ''}")
+    elif state == FAILED:
+        st.error(f"Setup: {len(failed)} step(s) failed: {', '.join(s.label for s in failed)}", icon=":material/error:")
+        st.page_link("pages/setup.py", label="See errors and retry", icon=":material/build:")
+    elif state == RUNNING:
+        done = sum(1 for s in steps if s.state in (OK, "skipped", FAILED))
+        st.progress(done / len(steps), text=f"Setting up… {done}/{len(steps)}")
+    else:
+        st.caption("Setup has not started yet.")
+
+
+def _token_section(settings: Settings) -> None:
+    store = tokens.get_token_store()
+    status = store.verify_in_background(settings)
+    st.markdown("**Workspace token**")
+    if status.state == tokens.OK:
+        st.caption(f":material/check_circle: Works{f' for {status.user}' if status.user else ''} (from {status.source}).")
+    elif status.state == tokens.UNCHECKED:
+        st.caption(f"Token from {status.source}; checking it…")
+    elif status.state == tokens.UNREACHABLE:
+        st.warning(status.message, icon=":material/cloud_off:")
+    elif status.state == tokens.REJECTED:
+        st.error(status.message, icon=":material/key_off:")
+    else:
+        st.info(status.message, icon=":material/key:")
+    needs = status.state in (tokens.MISSING, tokens.REJECTED)
+    with st.expander("Paste a new token" if not needs else "Paste a token", expanded=needs):
+        with st.form("sb_token_form", clear_on_submit=True, border=False):
+            st.text_input("Personal access token", type="password", key="sb_token_input",
+                          placeholder="dapi…", help="Checked with the workspace before it is used. "
+                          "It is kept in memory and in the agents' config files only.")
+            st.form_submit_button("Use this token", on_click=_submit_token, args=(settings,))
+        result = st.session_state.pop("sidebar_token_result", None)
+        if result is not None:
+            ok, message = result
+            (st.success if ok else st.error)(message)
+
+
+def _submit_token(settings: Settings) -> None:
+    """Form callback: check the pasted token, then wipe it from the session state.
+
+    Running before the script means the token is gone from Streamlit's state
+    by the time anything is drawn, so no rerun can echo it back.
+    """
+    raw = st.session_state.get("sb_token_input") or ""
+    st.session_state["sb_token_input"] = ""
+    outcome = tokens.get_token_store().submit(settings, raw)
+    del raw
+    if outcome.state == tokens.OK:
+        rewrite_configs(load_settings())
+        endpoints.clear_cache()
+        message = f"Token works for {outcome.user}. Agent config files updated; new sessions use it."
+        st.session_state["sidebar_token_result"] = (True, message)
+    else:
+        st.session_state["sidebar_token_result"] = (False, outcome.message)
+
+
+def _model_input(label: str, field: str, current: str, names: list[str] | None) -> Any:
+    key = _KEY + field
+    if names:
+        options = names if current in names else [current, *names]
+        return st.selectbox(label, options, index=options.index(current), key=key, accept_new_options=True,
+                            help="Serving endpoints of your workspace; you can also type a name.")
+    return st.text_input(label, value=current, key=key, help="The serving endpoint name (the workspace "
+                         "could not be asked for its list).")
+
+
+def _clear_widgets() -> None:
+    for key in [k for k in st.session_state.keys() if str(k).startswith(_KEY) and k != "sb_token_input"]:
+        del st.session_state[key]
+
+
+def _settings_section(settings: Settings) -> None:
+    names = endpoints.endpoint_names(settings.databricks_host, tokens.current_token())
+    if flash := st.session_state.pop("sidebar_flash", None):
+        st.success(flash)
+    with st.expander("Settings", expanded=False):
+        with st.form("sb_settings_form", border=False):
+            values: dict[str, Any] = {}
+            for agent in AGENTS:
+                if agent.model_field:
+                    values[agent.model_field] = _model_input(f"{agent.name} model", agent.model_field,
+                                                             getattr(settings, agent.model_field), names)
+            values["gateway_host"] = st.text_input(
+                "AI gateway host", value=settings.gateway_host or "", key=_KEY + "gateway_host",
+                help="Empty: agents use the workspace's serving endpoints.")
+            values["default_project"] = st.text_input(
+                "Default project folder", value=settings.default_project, key=_KEY + "default_project",
+                help="A folder name under ~/projects.")
+            values["session_cap"] = st.number_input("Session cap", min_value=1, max_value=50, step=1,
+                                                    value=settings.session_cap, key=_KEY + "session_cap")
+            values["font_size"] = st.number_input("Terminal font size", min_value=8, max_value=32, step=1,
+                                                  value=settings.font_size, key=_KEY + "font_size")
+            values["theme"] = st.selectbox("Terminal theme", THEMES, index=THEMES.index(settings.theme),
+                                           key=_KEY + "theme")
+            saved = st.form_submit_button("Save", type="primary")
+        if saved:
+            changes = {k: v for k, v in values.items() if v != _current(settings, k)}
+            if not changes:
+                st.info("Nothing changed.")
+            else:
+                try:
+                    new = save_overrides(changes)
+                except SettingsError as exc:
+                    st.error(f"Not saved: {exc}. Nothing was changed.")
+                else:
+                    _after_change(new, "Saved")
+        if st.button("Reset to deployment defaults", key="sb_reset", icon=":material/restart_alt:"):
+            _after_change(reset_overrides(), "Reset to deployment defaults")
+
+
+def _current(settings: Settings, field: str) -> Any:
+    value = getattr(settings, field)
+    return "" if value is None else value
+
+
+def _after_change(new: Settings, what: str) -> None:
+    results = rewrite_configs(new)
+    failed = [r for r in results if r.status == "failed"]
+    note = "; ".join(f"{r.target}: {r.reason}" for r in failed)
+    st.session_state["sidebar_flash"] = (
+        f"{what}. Agent config files rewritten"
+        + (f" (except {note})" if note else "")
+        + ". Running sessions keep their old settings; new sessions use these."
+    )
+    _clear_widgets()
+    st.rerun()
+
+
+def render_sidebar() -> None:
+    """Draw the sidebar; ``ui.py`` calls this on every page after authorization."""
+    settings = load_settings()
+    with st.sidebar:
+        _setup_summary()
+        st.divider()
+        _token_section(settings)
+        st.divider()
+        _settings_section(settings)
