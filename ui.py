@@ -10,6 +10,7 @@ import streamlit as st
 
 from lib.auth import decide
 from lib.identity import get_resolver
+from views.sidebar import render_sidebar
 
 st.set_page_config(page_title="Coda", page_icon="🖥️", layout="wide")
 
@@ -19,10 +20,10 @@ if not decision.allowed:
     st.stop()
 
 pages = [
-    st.Page("pages/sessions.py", title="Sessions", icon=":material/terminal:", default=True),
-    st.Page("pages/launch.py", title="Launch agent", url_path="launch", icon=":material/rocket_launch:"),
-    st.Page("pages/sync.py", title="Workspace sync", url_path="sync", icon=":material/cloud_sync:"),
-    st.Page("pages/setup.py", title="Setup", url_path="setup", icon=":material/build:"),
+    st.Page("views/sessions.py", title="Sessions", icon=":material/terminal:", default=True),
+    st.Page("views/launch.py", title="Launch agent", url_path="launch", icon=":material/rocket_launch:"),
+    st.Page("views/sync.py", title="Workspace sync", url_path="sync", icon=":material/cloud_sync:"),
+    st.Page("views/setup.py", title="Setup", url_path="setup", icon=":material/build:"),
 ]
 navigation = st.navigation(pages)
 
@@ -33,11 +34,6 @@ if owner.on_apps:
 else:
     st.sidebar.caption("Local mode: one user, listening on this machine only.")
 
-try:
-    from pages.sidebar import render_sidebar
-except ImportError:  # the sidebar lands with the agents work
-    render_sidebar = None
-if render_sidebar is not None:
-    render_sidebar()
+render_sidebar()
 
 navigation.run()

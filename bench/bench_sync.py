@@ -6,12 +6,7 @@ Runs the real engine and the real databricks-sdk against the fake workspace
 ``git commit`` until its detached hook sync is recorded, which adds starting
 Python and importing databricks-sdk.
 
-    /work/venv/bin/python bench/bench_sync.py [--files 1000] [--hook] [--nodelay]
-
-``--nodelay`` sets TCP_NODELAY on the fake server's accepted sockets. Without
-it, each response of the fake (headers and body written separately) waits
-~40 ms for the client's delayed ACK; real workspaces do not behave like this,
-so the flag shows the engine's own cost. It patches only this process.
+    /work/venv/bin/python bench/bench_sync.py [--files 1000] [--hook]
 """
 
 from __future__ import annotations
@@ -31,22 +26,6 @@ sys.path.insert(0, str(ROOT))
 OWNER = "bench.user@example.com"
 
 
-def _nodelay_patch() -> None:
-    import socket
-
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    original = H11Protocol.connection_made
-
-    def connection_made(self, transport):  # noqa: ANN001, ANN202
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return original(self, transport)
-
-    H11Protocol.connection_made = connection_made
-
-
 def _git(repo: Path, home: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DATABRICKS_"))}
     env["HOME"] = str(home)
@@ -57,10 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--hook", action="store_true", help="also time commit -> hook sync recorded")
-    parser.add_argument("--nodelay", action="store_true", help="TCP_NODELAY on the fake server (see docstring)")
     args = parser.parse_args()
-    if args.nodelay:
-        _nodelay_patch()
 
     from lib.sync import install_hook, paths
     from lib.sync.engine import sync_project
@@ -107,7 +83,7 @@ def main() -> int:
         assert inc.result == "ok" and inc.uploaded == 1, inc.error
 
         ratio = inc_s / full_s
-        print(f"files: {args.files}  (fake server TCP_NODELAY: {'on' if args.nodelay else 'off'})")
+        print(f"files: {args.files}")
         print(f"full sync:        {full_s:8.3f} s  ({full.uploaded} uploaded, {full_imports} import requests, "
               f"{full.bytes / 1024:.0f} KB)")
         print(f"incremental sync: {inc_s:8.3f} s  ({inc.uploaded} uploaded, {inc_imports} import requests)")

@@ -41,13 +41,16 @@ def warn_if_exposed(address: str | None) -> None:
 
 
 def _start_background_work() -> None:
+    from lib.setup import start_setup
+    from lib.sync import install_hook
+
     settings = load_settings()
     settings.projects_dir.mkdir(parents=True, exist_ok=True)
     get_resolver().start()
     try:
-        from lib.setup import start_setup
-    except ImportError:
-        return
+        install_hook(settings.home)
+    except Exception as exc:  # noqa: BLE001 - sync is optional; the terminals must still start
+        log.warning("Could not install the git hook for workspace sync: %s", exc)
     start_setup(settings)
 
 

@@ -78,13 +78,19 @@ class SessionRegistry:
             raise SessionError(f"the working folder '{text}' does not exist or is not a folder")
         return path
 
-    def create(self, agent: str, label: str | None = None, cwd: str | None = None) -> PtySession:
+    def create(
+        self, agent: str, label: str | None = None, cwd: str | None = None, *, resume: bool = False
+    ) -> PtySession:
+        """Start ``agent`` in ``cwd``; ``resume`` continues its last conversation there."""
         settings = self._settings()
         spec_agent = agents.get_agent(agent) if isinstance(agent, str) else None
         if spec_agent is None:
             known = ", ".join(a.id for a in agents.AGENTS)
             raise SessionError(f"unknown agent '{str(agent)[:40]}'; choose one of: {known}")
         folder = self.resolve_cwd(cwd, settings)
+        argv = spec_agent.resume_command if resume and spec_agent.resume_command else spec_agent.command
+        if spec_agent.needs_workspace:
+            _trust(settings.home, folder)
         with self._lock:
             running = sum(1 for s in self._sessions.values() if s.status == "running")
             if running >= settings.session_cap:
@@ -94,7 +100,7 @@ class SessionRegistry:
                 )
             spec = SessionSpec(
                 agent=spec_agent.id,
-                argv=list(spec_agent.command),
+                argv=list(argv),
                 cwd=folder,
                 label=clean_label(label, f"{spec_agent.name} in {folder.name or folder}"),
                 home=settings.home,
@@ -166,6 +172,17 @@ class SessionRegistry:
                 self.close_idle()
             except Exception:
                 log.exception("Checking for idle sessions failed")
+
+
+def _trust(home: Path, folder: Path) -> None:
+    """Starting an agent in a folder is the user's trust decision: record it,
+    or the agent opens on a "trust this folder?" dialog (Claude's default exits)."""
+    from lib.agent_config import trust_project
+
+    try:
+        trust_project(home, folder)
+    except OSError as exc:
+        log.warning("Could not mark %s as trusted for the agents: %s", folder, exc.strerror or exc)
 
 
 _registry = SessionRegistry()

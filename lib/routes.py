@@ -21,6 +21,7 @@ from lib.clients import ClientGone, ClientOverflow, Exited
 from lib.registry import get_registry
 from lib.sessions import InputTooLarge, SessionError
 from lib.settings import load_settings
+from lib.setup import setup_state
 from lib.uploads import UploadError, save_upload
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,6 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _setup_state() -> str:
-    try:
-        from lib.setup import setup_state
-    except ImportError:
-        return "unknown"
-    return setup_state()
 
 
 async def health(request: Request) -> JSONResponse:
@@ -44,7 +39,7 @@ async def health(request: Request) -> JSONResponse:
             "status": "ok",
             "version": __version__,
             "sessions": get_registry().running_count(),
-            "setup": _setup_state(),
+            "setup": setup_state(),
         }
     )
 

@@ -61,7 +61,7 @@ class SessionSpec:
     scrollback_bytes: int
 
 
-def session_env(home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def session_env(home: Path, cwd: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a terminal: ours, minus secrets, plus terminal facts."""
     base = os.environ if base is None else base
     env = {
@@ -73,6 +73,7 @@ def session_env(home: Path, base: Mapping[str, str] | None = None) -> dict[str, 
     path = [p for p in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":") if p and p != local_bin]
     env.update(
         HOME=str(home),
+        PWD=str(cwd),  # some CLIs (OpenCode) trust $PWD over getcwd()
         PATH=":".join([local_bin, *path]),
         TERM="xterm-256color",
         COLORTERM="truecolor",
@@ -101,7 +102,7 @@ class PtySession:
         self._reaped = threading.Event()
         self._reap_lock = threading.Lock()
         self.proc = PtyProcess.spawn(
-            list(spec.argv), cwd=str(spec.cwd), env=session_env(spec.home), dimensions=(rows, cols)
+            list(spec.argv), cwd=str(spec.cwd), env=session_env(spec.home, spec.cwd), dimensions=(rows, cols)
         )
         self.pid = self.proc.pid
         self.fd = self.proc.fd

@@ -106,8 +106,8 @@ def _run(agent_id: str, mode: str, clis: Path, fw: FakeWorkspace, tmp_path: Path
     project = settings.projects_dir / "demo"
     project.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(project)], check=True)
-    run_env = session_env(home, os.environ)
-    run_env.update(PATH=f"{clis / 'bin'}:{run_env['PATH']}", PWD=str(project), NO_COLOR="1", CI="1")
+    run_env = session_env(home, project, os.environ)
+    run_env.update(PATH=f"{clis / 'bin'}:{run_env['PATH']}", NO_COLOR="1", CI="1")
     argv = COMMANDS[agent_id]
     fw.clear_requests()
     proc = subprocess.run([str(clis / "bin" / argv[0]), *argv[1:]], cwd=project, env=run_env, capture_output=True,

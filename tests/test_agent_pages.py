@@ -21,7 +21,7 @@ OWNER = "owner.person@example.com"
 
 
 def _sidebar_script() -> None:
-    from pages.sidebar import render_sidebar
+    from views.sidebar import render_sidebar
 
     render_sidebar()
 
@@ -119,7 +119,7 @@ def test_sidebar_without_workspace_uses_free_text(home: Path) -> None:
 
 
 def test_launch_cards_say_why_and_offer_the_fix(home: Path) -> None:
-    at = AppTest.from_file(str(ROOT / "pages" / "launch.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "views" / "launch.py"), default_timeout=30).run()
     assert not at.exception, at.exception
     labels = [b.label for b in at.button]
     assert "Start Shell" in labels
@@ -137,7 +137,7 @@ def test_launch_card_for_installed_agent_without_host(home: Path) -> None:
     (home / ".local" / "lib" / "node_modules" / "@openai").mkdir(parents=True)
     (home / ".local" / "lib" / "node_modules" / agent.npm_package).symlink_to(
         cache / "lib" / "node_modules" / agent.npm_package)
-    at = AppTest.from_file(str(ROOT / "pages" / "launch.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "views" / "launch.py"), default_timeout=30).run()
     assert not at.exception, at.exception
     text = _texts(at)
     assert "not configured: no workspace host" in text
@@ -146,7 +146,7 @@ def test_launch_card_for_installed_agent_without_host(home: Path) -> None:
 
 
 def test_create_project_makes_a_git_repo(home: Path) -> None:
-    from pages.launch import create_project, list_projects
+    from views.launch import create_project, list_projects
 
     settings = load_settings()
     folder = create_project(settings, "demo")
@@ -178,7 +178,7 @@ def test_setup_page_shows_errors_and_retries(home: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(boot, "_SETUP", runner)
     runner.start(load_settings())
     assert runner.wait(30)
-    at = AppTest.from_file(str(ROOT / "pages" / "setup.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "views" / "setup.py"), default_timeout=30).run()
     assert not at.exception, at.exception
     assert "npm error 404 boom" in _texts(at)
     labels = [str(e.label) for e in at.get("status")]
@@ -195,7 +195,7 @@ def test_launcher_starts_a_shell_in_a_new_project_and_opens_it(home: Path) -> No
 
     at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=30).run()
     assert not at.exception, at.exception
-    at.switch_page("pages/launch.py").run()
+    at.switch_page("views/launch.py").run()
     assert not at.exception, at.exception
     at.text_input(key="launch_new_project").input("fresh")
     _button(at, "Start Shell").click().run()

@@ -52,11 +52,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def page_server(home: Path, tmp_path: Path) -> Iterator[str]:
-    """``streamlit run`` of a throwaway script that navigates to pages/sync.py, HOME = the test home."""
+    """``streamlit run`` of a throwaway script that navigates to views/sync.py, HOME = the test home."""
     launcher = tmp_path / "launch_sync_page.py"
     launcher.write_text(
         "import streamlit as st\n"
-        f"st.navigation([st.Page({str(ROOT / 'pages' / 'sync.py')!r})]).run()\n"
+        f"st.navigation([st.Page({str(ROOT / 'views' / 'sync.py')!r})]).run()\n"
     )
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "STREAMLIT_"))}

@@ -21,6 +21,8 @@ on is recorded as a :class:`~tests.fakeworkspace.state.FaultHit`.
 
 from __future__ import annotations
 
+import socket
+
 import asyncio
 import threading
 from dataclasses import dataclass
@@ -176,6 +178,14 @@ class FaultAwareH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending = b""
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        # Without TCP_NODELAY every answer waits ~40 ms for a delayed ACK,
+        # which would make every test and benchmark against the fake crawl.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if self._pending:

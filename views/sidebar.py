@@ -30,7 +30,7 @@ def _setup_summary() -> None:
         st.caption(f":material/check_circle: Setup done{f' in {setup.total_s:.1f} s' if setup.total_s is not None else ''}")
     elif state == FAILED:
         st.error(f"Setup: {len(failed)} step(s) failed: {', '.join(s.label for s in failed)}", icon=":material/error:")
-        st.page_link("pages/setup.py", label="See errors and retry", icon=":material/build:")
+        st.page_link("views/setup.py", label="See errors and retry", icon=":material/build:")
     elif state == RUNNING:
         done = sum(1 for s in steps if s.state in (OK, "skipped", FAILED))
         st.progress(done / len(steps), text=f"Setting up… {done}/{len(steps)}")

@@ -99,16 +99,12 @@ def _start(agent: Agent, cwd: Path) -> None:
     from lib.sessions import SessionError
 
     try:
-        agent_config.trust_project(load_settings().home, cwd)
-    except OSError as exc:  # a missing trust entry only costs the user one dialog
-        st.warning(f"Could not mark {cwd} as trusted for the agents: {exc.strerror or exc}")
-    try:
         session = get_registry().create(agent=agent.id, label=None, cwd=str(cwd))
     except SessionError as exc:
         st.error(str(exc))
         return
     st.session_state["open_session"] = session.id
-    st.switch_page("pages/sessions.py")
+    st.switch_page("views/sessions.py")
 
 
 def _project_picker(settings: Settings) -> tuple[Path | None, str | None]:
