@@ -89,8 +89,7 @@ class SessionRegistry:
             raise SessionError(f"unknown agent '{str(agent)[:40]}'; choose one of: {known}")
         folder = self.resolve_cwd(cwd, settings)
         argv = spec_agent.resume_command if resume and spec_agent.resume_command else spec_agent.command
-        if spec_agent.needs_workspace:
-            _trust(settings.home, folder)
+        _trust(settings.home, folder)  # a shell user may start an agent there too
         with self._lock:
             running = sum(1 for s in self._sessions.values() if s.status == "running")
             if running >= settings.session_cap:

@@ -94,12 +94,12 @@ def card_state(agent: Agent, settings: Settings, token: str | None) -> CardState
     return CardState(True, version, model, endpoint, None, None)
 
 
-def _start(agent: Agent, cwd: Path) -> None:
+def _start(agent: Agent, cwd: Path, resume: bool = False) -> None:
     from lib.registry import get_registry
     from lib.sessions import SessionError
 
     try:
-        session = get_registry().create(agent=agent.id, label=None, cwd=str(cwd))
+        session = get_registry().create(agent=agent.id, label=None, cwd=str(cwd), resume=resume)
     except SessionError as exc:
         st.error(str(exc))
         return
@@ -148,8 +148,11 @@ def _render_card(agent: Agent, state: CardState, settings: Settings, target: Pat
                 st.caption("Set `DATABRICKS_HOST` in app.yaml (or the environment) and restart, "
                            "or set a gateway host in the sidebar.")
             return
+        resume = bool(agent.resume_command) and target is not None and st.checkbox(
+            "Continue the last conversation in this folder", key=f"resume-{agent.id}"
+        )
         if st.button(f"Start {agent.name}", key=f"start-{agent.id}", type="primary", icon=":material/play_arrow:",
-                     use_container_width=True):
+                     width="stretch"):
             cwd = target
             if cwd is None:
                 try:
@@ -157,7 +160,7 @@ def _render_card(agent: Agent, state: CardState, settings: Settings, target: Pat
                 except ValueError as exc:
                     st.error(str(exc))
                     return
-            _start(agent, cwd)
+            _start(agent, cwd, resume)
 
 
 def render() -> None:
