@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 DEFAULT_CLIENT_LIMIT = 8 * 1024 * 1024
 
@@ -30,8 +31,14 @@ class ClientGone(Exception):
 
 
 class Client:
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = DEFAULT_CLIENT_LIMIT) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limit: int = DEFAULT_CLIENT_LIMIT,
+        on_drained: Callable[[], None] | None = None,
+    ) -> None:
         self.loop = loop
+        self.on_drained = on_drained
         self.limit = limit
         self._lock = threading.Lock()
         self._chunks: list[bytes] = []
@@ -43,10 +50,20 @@ class Client:
         self.gone = False
 
     def _wake(self) -> None:
-        # Called with the lock held. One loop wake-up per burst, not per chunk.
+        # Called with the lock held. One loop wake-up per burst, not per chunk;
+        # none at all when output is read on the loop itself.
         if not self._wake_scheduled:
             self._wake_scheduled = True
-            self.loop.call_soon_threadsafe(self._event.set)
+            if self._on_loop_thread():
+                self._event.set()
+            else:
+                self.loop.call_soon_threadsafe(self._event.set)
+
+    def _on_loop_thread(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
 
     def feed(self, data: bytes) -> None:
         """Queue output (any thread)."""
@@ -71,12 +88,17 @@ class Client:
             self.gone = True
             self._wake()
 
+    @property
+    def pending(self) -> int:
+        return self._pending
+
     async def get(self) -> bytes | Exited:
         """Next output (all that queued up, as one chunk), or the exit notice.
 
         Raises ClientOverflow or ClientGone when the client must disconnect.
         """
         while True:
+            data = None
             with self._lock:
                 if self.overflowed:
                     raise ClientOverflow()
@@ -84,12 +106,16 @@ class Client:
                     data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
                     self._chunks.clear()
                     self._pending = 0
-                    return data
-                if self.gone:
+                elif self.gone:
                     raise ClientGone()
-                if self.exited is not None:
+                elif self.exited is not None:
                     exited, self.exited = self.exited, None
                     return exited
-                self._wake_scheduled = False
-                self._event.clear()
+                else:
+                    self._wake_scheduled = False
+                    self._event.clear()
+            if data is not None:
+                if self.on_drained is not None:
+                    self.on_drained()  # outside our lock: it takes the session's
+                return data
             await self._event.wait()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 from lib.identity import get_resolver
+from lib.pty_pump import use_event_loop
 from lib.registry import get_registry
 from lib.settings import is_databricks_app, load_settings
 
@@ -60,6 +62,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     from streamlit import config
 
     warn_if_exposed(config.get_option("server.address"))
+    use_event_loop(asyncio.get_running_loop())
     _start_background_work()
     log.info("Coda is up.")
     try:
@@ -67,4 +70,5 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     finally:
         log.info("Shutting down: ending all terminal sessions.")
         get_resolver().stop()
-        get_registry().close_all()
+        # In a thread: closing waits on the loop to let go of each PTY.
+        await asyncio.to_thread(get_registry().close_all)

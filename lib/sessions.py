@@ -21,16 +21,18 @@ from ptyprocess import PtyProcess
 
 from lib import procs
 from lib.clients import DEFAULT_CLIENT_LIMIT, Client
-from lib.pty_pump import PtyPump
+from lib.pty_pump import LoopPump, PtyPump
 from lib.scrollback import Scrollback
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_INPUT = 64 * 1024 * 1024
+PAUSE_AT = 1024 * 1024  # bytes every viewer is behind before the PTY is paused
 # Never handed to a terminal: the CLIs must read the config files the app keeps
 # current, and a shell must not see the app's own credentials.
 STRIPPED_ENV_PREFIXES = ("DATABRICKS_",)
-STRIPPED_ENV = {"STREAMLIT_SERVER_PORT", "STREAMLIT_SERVER_ADDRESS"}
+# CI makes some CLIs (Gemini) refuse interactive use; a terminal is interactive.
+STRIPPED_ENV = {"STREAMLIT_SERVER_PORT", "STREAMLIT_SERVER_ADDRESS", "CI"}
 
 
 class SessionError(Exception):
@@ -83,7 +85,7 @@ def session_env(home: Path, cwd: Path, base: Mapping[str, str] | None = None) ->
 
 
 class PtySession:
-    def __init__(self, spec: SessionSpec, pump: PtyPump, *, cols: int = 120, rows: int = 32) -> None:
+    def __init__(self, spec: SessionSpec, pump: PtyPump | LoopPump, *, cols: int = 120, rows: int = 32) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.agent = spec.agent
         self.label = spec.label
@@ -98,6 +100,7 @@ class PtySession:
         self._clients: set[Client] = set()
         self._scrollback = Scrollback(spec.scrollback_bytes)
         self._input = bytearray()
+        self._paused = False
         self._closed = False
         self._reaped = threading.Event()
         self._reap_lock = threading.Lock()
@@ -145,7 +148,7 @@ class PtySession:
         Both happen under the output lock, so every byte is either in the
         replay or queued for the client afterwards: nothing twice, nothing lost.
         """
-        client = Client(loop, limit)
+        client = Client(loop, limit, on_drained=self._client_drained)
         with self._lock:
             replay = self._scrollback.snapshot()
             self._clients.add(client)
@@ -159,6 +162,7 @@ class PtySession:
             self._clients.discard(client)
             if not self._clients:
                 self.detached_since = time.time()
+        self._client_drained()  # the one viewer holding output back may be gone
 
     # --- pump callbacks (pump thread) ----------------------------------------
     def on_output(self, data: bytes) -> None:
@@ -167,6 +171,19 @@ class PtySession:
             self.last_activity = time.time()
             for client in self._clients:
                 client.feed(data)
+            # Flow control: when every viewer is behind, stop reading so the
+            # program waits (as in any terminal) instead of a viewer being dropped.
+            pause = bool(self._clients) and all(c.pending > PAUSE_AT for c in self._clients)
+            if pause:
+                self._paused = True
+        if pause:
+            self._pump.pause(self)
+
+    def _client_drained(self) -> None:
+        with self._lock:
+            resume, self._paused = self._paused, False
+        if resume and self.status == "running":
+            self._pump.resume(self)
 
     def on_eof(self) -> None:
         threading.Thread(target=self._reap, name=f"reap-{self.id}", daemon=True).start()
@@ -213,6 +230,9 @@ class PtySession:
             done = self._flush_locked()
         if not done:
             self._pump.want_write(self)
+
+    def has_input(self) -> bool:
+        return bool(self._input)
 
     def flush_input(self) -> bool:
         with self._lock:
