@@ -22,14 +22,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 SCREENSHOT = Path(os.environ.get("TERMINAL_SCREENSHOT", "/tmp/terminal.png"))
 
 # The fake server. Each session id picks a behaviour; every event is appended
