@@ -49,9 +49,16 @@ def test_switch_rename_and_close(clean_app):
         page.wait_for_function("() => !!window.__codaTerm", timeout=20000)
         page.get_by_text("work-1", exact=True).click()
         page.wait_for_url(f"**session={ids[1]}**", timeout=10000)
+        # let the rerun finish: the previous session's controls go away
+        page.wait_for_function(
+            "() => document.querySelectorAll('input[aria-label=\"Label\"]').length <= 1"
+            " && !document.querySelector('input[aria-label=\"Label\"][value=\"work-0\"]')",
+            timeout=15000,
+        )
         page.get_by_role("button", name="Rename").click()
         name = f"renamed-{random.randint(1000, 9999)}"
-        page.get_by_label("Label").fill(name)
+        # a stale copy of the previous session's popover may linger during the rerun
+        page.locator('input[aria-label="Label"][value="work-1"]').fill(name)
         page.get_by_role("button", name="Save name").click()
         page.wait_for_function(f"() => document.body.innerText.includes('{name}')", timeout=10000)
         page.keyboard.press("Escape")
