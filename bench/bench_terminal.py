@@ -50,16 +50,21 @@ def raw_echo() -> list[float]:
         proc.terminate(force=True)
 
 
-def ws_echo(app) -> list[float]:
+def quiet_session(app, setup: str) -> tuple[dict, TermClient]:
+    """A new shell that ran ``setup`` and has nothing left to say."""
     _, s = app.request("POST", "/api/sessions", {"agent": "bash"})
     t = TermClient(app.ws_url, s["id"])
-    t.send("exec cat\r")
+    t.send(setup)
     time.sleep(0.5)
     while True:
         try:
-            t.ws.recv(timeout=0.2)
+            t.ws.recv(timeout=0.3)
         except TimeoutError:
-            break
+            return s, t
+
+
+def ws_echo(app) -> list[float]:
+    s, t = quiet_session(app, "exec cat\r")
     times = []
     for _ in range(ECHO_SAMPLES):
         t0 = time.perf_counter()
@@ -104,15 +109,7 @@ def raw_throughput(path: Path) -> tuple[int, float]:
 
 
 def ws_throughput(app, path: Path) -> tuple[int, float]:
-    _, s = app.request("POST", "/api/sessions", {"agent": "bash"})
-    t = TermClient(app.ws_url, s["id"])
-    t.send("stty -echo; PS1=''\r")
-    time.sleep(0.5)
-    while True:
-        try:
-            t.ws.recv(timeout=0.3)
-        except TimeoutError:
-            break
+    s, t = quiet_session(app, "stty -echo; PS1=''\r")
     marker = b"END-OF-BENCH"
     t.send(f"cat {path}; echo END-OF-BEN''CH\r")
     total = 0

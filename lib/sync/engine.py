@@ -254,9 +254,12 @@ def sync_project(home: Path, repo: Path, *, options: SyncOptions | None = None, 
     if top is None:
         record = _skip_record(repo, f"{repo} is not a git repository", started, trigger)
     elif (project := paths.project_for(home, top)) is None:
-        record = _skip_record(
-            top, f"{top} is not under {paths.projects_dir(home)} (only projects there are synced)", started, trigger
-        )
+        root = paths.projects_dir(home)
+        if top.resolve() == root.resolve():
+            reason = f"{root} itself is a git repository; only repositories in its subfolders ({root}/<name>) are synced"
+        else:
+            reason = f"{top} is not under {root} (only projects there are synced)"
+        record = _skip_record(top, reason, started, trigger)
     else:
         try:
             with project_turn(home, project, timeout_s=options.deadline_s + 60) as mine:
