@@ -17,7 +17,16 @@ from typing import Callable
 
 from lib import agents
 from lib.pty_pump import get_pump
-from lib.sessions import PtySession, SessionCapReached, SessionError, SessionSpec, UnknownSession
+from lib.sessions import (
+    ProgramMissing,
+    PtySession,
+    SessionCapReached,
+    SessionError,
+    SessionSpec,
+    UnknownSession,
+    resolve_argv,
+    session_env,
+)
 from lib.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +97,11 @@ class SessionRegistry:
             known = ", ".join(a.id for a in agents.AGENTS)
             raise SessionError(f"unknown agent '{str(agent)[:40]}'; choose one of: {known}")
         folder = self.resolve_cwd(cwd, settings)
-        argv = spec_agent.resume_command if resume and spec_agent.resume_command else spec_agent.command
+        command = spec_agent.resume_command if resume and spec_agent.resume_command else spec_agent.command
+        env = session_env(settings.home, folder)
+        argv = resolve_argv(command, env)
+        if argv is None:
+            raise ProgramMissing(_missing_message(spec_agent))
         _trust(settings.home, folder)  # a shell user may start an agent there too
         with self._lock:
             running = sum(1 for s in self._sessions.values() if s.status == "running")
@@ -104,6 +117,7 @@ class SessionRegistry:
                 label=clean_label(label, f"{spec_agent.name} in {folder.name or folder}"),
                 home=settings.home,
                 scrollback_bytes=settings.scrollback_bytes,
+                env=env,
             )
             try:
                 session = PtySession(spec, get_pump())
@@ -171,6 +185,16 @@ class SessionRegistry:
                 self.close_idle()
             except Exception:
                 log.exception("Checking for idle sessions failed")
+
+
+def _missing_message(agent: agents.Agent) -> str:
+    """Say which setup step brings the program, instead of a PATH puzzle."""
+    if agent.npm_package:
+        return (
+            f"{agent.name} is not installed yet: the setup step \"Install {agent.name}\" has not finished "
+            "or has failed. Open the Setup page to see it and retry, or use \"Install now\" on its Launch card."
+        )
+    return f"{agent.name} cannot start: the program '{agent.executable}' is not installed on this machine."
 
 
 def _trust(home: Path, folder: Path) -> None:

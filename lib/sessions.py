@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -53,6 +54,12 @@ class InputTooLarge(SessionError):
     status = 413
 
 
+class ProgramMissing(SessionError):
+    """The agent's program is not installed where the session looks for it."""
+
+    status = 409
+
+
 @dataclass(frozen=True)
 class SessionSpec:
     agent: str
@@ -61,6 +68,19 @@ class SessionSpec:
     label: str
     home: Path
     scrollback_bytes: int
+    env: Mapping[str, str]
+
+
+def resolve_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str] | None:
+    """``argv`` with its program made absolute via the *session's* PATH.
+
+    ptyprocess looks ``argv[0]`` up on the server's own PATH before it applies
+    the child's environment, and on Databricks Apps the server's PATH has no
+    ``~/.local/bin`` where the agent CLIs are installed. ``None`` when the
+    program is nowhere on the session's PATH.
+    """
+    program = shutil.which(argv[0], path=env.get("PATH", ""))
+    return None if program is None else [program, *argv[1:]]
 
 
 def session_env(home: Path, cwd: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -104,9 +124,7 @@ class PtySession:
         self._closed = False
         self._reaped = threading.Event()
         self._reap_lock = threading.Lock()
-        self.proc = PtyProcess.spawn(
-            list(spec.argv), cwd=str(spec.cwd), env=session_env(spec.home, spec.cwd), dimensions=(rows, cols)
-        )
+        self.proc = PtyProcess.spawn(list(spec.argv), cwd=str(spec.cwd), env=dict(spec.env), dimensions=(rows, cols))
         self.pid = self.proc.pid
         self.fd = self.proc.fd
         os.set_blocking(self.fd, False)
