@@ -4,8 +4,8 @@ import streamlit as st
 from starlette.middleware import Middleware
 
 from lib.lifespan import lifespan
-from lib.routes import build_routes
-from lib.security import SecurityMiddleware
+from lib.terminal.routes import build_routes
+from lib.access.middleware import SecurityMiddleware
 
 app = st.App(
     "ui.py",

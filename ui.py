@@ -8,8 +8,8 @@ import time
 
 import streamlit as st
 
-from lib.auth import decide
-from lib.identity import get_resolver
+from lib.access.decision import decide
+from lib.access.owner import get_resolver
 from views.sidebar import render_sidebar
 
 st.set_page_config(page_title="Coda", page_icon="🖥️", layout="wide")

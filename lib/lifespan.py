@@ -8,9 +8,9 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
-from lib.identity import get_resolver
-from lib.pty_pump import use_event_loop
-from lib.registry import get_registry
+from lib.access.owner import get_resolver
+from lib.terminal.pump import use_event_loop
+from lib.terminal.registry import get_registry
 from lib.settings import is_databricks_app, load_settings
 
 log = logging.getLogger("coda")
@@ -43,7 +43,7 @@ def warn_if_exposed(address: str | None) -> None:
 
 
 def _start_background_work() -> None:
-    from lib.setup import start_setup
+    from lib.agents.setup import start_setup
     from lib.sync import install_hook
 
     settings = load_settings()

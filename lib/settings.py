@@ -3,7 +3,7 @@
 Precedence (later wins): built-in defaults < environment (``app.yaml``) <
 overrides saved from the sidebar in ``~/.coda/settings.json``. Only the keys
 in ``EDITABLE`` can be overridden; "reset to deployment defaults" deletes the
-overrides file. Secrets (the token) never live here: see ``lib.tokens``.
+overrides file. Secrets (the token) never live here: see ``lib.workspace.tokens``.
 """
 
 from __future__ import annotations

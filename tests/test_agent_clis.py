@@ -1,4 +1,4 @@
-"""The real agent CLIs, driven only by the files ``lib.agent_config`` writes.
+"""The real agent CLIs, driven only by the files ``lib.agents.config`` writes.
 
 Each CLI is installed from npm at the version pinned in ``lib.agents`` into a
 cache folder reused across runs (``CODA_TEST_CLIS``, default
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import agent_config
+from lib.agents import config as agent_config
 from lib.agents import get_agent, installable_agents
-from lib.sessions import session_env
+from lib.terminal.session import session_env
 from lib.settings import load_settings
 from tests.fakeworkspace import FakeWorkspace
 

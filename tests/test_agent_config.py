@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import agent_config
+from lib.agents import config as agent_config
 from lib.settings import load_settings
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from ptyprocess import PtyProcess
 
-from lib import agent_config
+from lib.agents import config as agent_config
 from lib.agents import get_agent
-from lib.sessions import session_env
+from lib.terminal.session import session_env
 from lib.settings import load_settings
 from tests.fakeworkspace import FakeWorkspace
 from tests.test_agent_clis import clis  # noqa: F401  (session fixture: the pinned CLIs)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import tokens
+from lib.workspace import tokens
 from lib.agents import get_agent
 from lib.settings import load_settings
 from tests.fakeworkspace import FakeWorkspace
@@ -163,8 +163,8 @@ def test_create_project_makes_a_git_repo(home: Path) -> None:
 
 
 def test_setup_page_shows_errors_and_retries(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib import setup as boot
-    from lib.installer import InstallResult
+    from lib.agents import setup as boot
+    from lib.agents.installer import InstallResult
 
     calls: list[str] = []
 
@@ -191,7 +191,7 @@ def test_setup_page_shows_errors_and_retries(home: Path, monkeypatch: pytest.Mon
 
 
 def test_launcher_starts_a_shell_in_a_new_project_and_opens_it(home: Path) -> None:
-    from lib.registry import get_registry
+    from lib.terminal.registry import get_registry
 
     at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=30).run()
     assert not at.exception, at.exception

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import agent_config, endpoints, tokens
+from lib.agents import config as agent_config
+from lib.workspace import endpoints, tokens
 from lib.settings import load_settings
 from tests.fakeworkspace import FakeWorkspace
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.registry import SessionRegistry
-from lib.sessions import ProgramMissing
+from lib.terminal.registry import SessionRegistry
+from lib.terminal.session import ProgramMissing
 from lib.settings import load_settings
 from tests.browser import browser
 from tests.fakeworkspace import FakeWorkspace

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lib import procs
-from lib.registry import SessionRegistry, clean_label
-from lib.scrollback import Scrollback
+from lib.terminal import procs
+from lib.terminal.registry import SessionRegistry, clean_label
+from lib.terminal.scrollback import Scrollback
 from lib.settings import Settings
-from lib.uploads import safe_name
+from lib.terminal.uploads import safe_name
 from tests.appserver import start_app
 from tests.termclient import TermClient
 

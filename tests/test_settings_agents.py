@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import setup as boot
-from lib import tokens
+from lib.agents import setup as boot
+from lib.workspace import tokens
 from lib.settings import SettingsError, load_settings, reset_overrides, save_overrides
 
 TOKEN = "dapi-settings-test"

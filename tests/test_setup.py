@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from lib import setup as boot
-from lib import tokens
+from lib.agents import setup as boot
+from lib.workspace import tokens
 from lib.agents import get_agent, installable_agents
-from lib.installer import install, is_installed
+from lib.agents.installer import install, is_installed
 from lib.settings import load_settings
 from tests.fakeworkspace import FakeWorkspace
 from tests.test_agent_clis import clis  # noqa: F401  (session fixture: the pinned CLIs)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import procs
+from lib.terminal import procs
 from tests.termclient import TermClient
 
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib import agent_config, installer, tokens
+from lib.agents import config as agent_config
+from lib.agents import installer
+from lib.workspace import tokens
 from lib.agents import AGENTS, Agent, find_executable
 from lib.settings import Settings, SettingsError, load_settings, validate
-from lib.setup import FAILED, PENDING, RUNNING, get_setup
+from lib.agents.setup import FAILED, PENDING, RUNNING, get_setup
 
 NEW_PROJECT = "+ New project"
 
@@ -95,8 +97,8 @@ def card_state(agent: Agent, settings: Settings, token: str | None) -> CardState
 
 
 def _start(agent: Agent, cwd: Path, resume: bool = False) -> None:
-    from lib.registry import get_registry
-    from lib.sessions import SessionError
+    from lib.terminal.registry import get_registry
+    from lib.terminal.session import SessionError
 
     try:
         session = get_registry().create(agent=agent.id, label=None, cwd=str(cwd), resume=resume)

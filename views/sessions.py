@@ -5,8 +5,8 @@ import time
 import streamlit as st
 
 from components.terminal import terminal
-from lib.registry import SessionRegistry, get_registry
-from lib.sessions import SessionError
+from lib.terminal.registry import SessionRegistry, get_registry
+from lib.terminal.session import SessionError
 from lib.settings import load_settings
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.settings import load_settings
-from lib.setup import FAILED, OK, PENDING, RUNNING, SKIPPED, StepState, get_setup
+from lib.agents.setup import FAILED, OK, PENDING, RUNNING, SKIPPED, StepState, get_setup
 
 _STATUS = {RUNNING: "running", OK: "complete", SKIPPED: "complete", FAILED: "error", PENDING: "running"}
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import streamlit as st
 
-from lib import endpoints, tokens
+from lib.workspace import endpoints, tokens
 from lib.agents import AGENTS
 from lib.settings import THEMES, Settings, SettingsError, load_settings, reset_overrides, save_overrides
-from lib.setup import FAILED, OK, RUNNING, get_setup, rewrite_configs
+from lib.agents.setup import FAILED, OK, RUNNING, get_setup, rewrite_configs
 
 _KEY = "sb_"  # prefix of the settings widgets' keys, cleared after save/reset
 

@@ -68,7 +68,7 @@ class WorkspaceTarget:
         # Built on first use: a sync with nothing to send needs no network at all.
         with self._lock:
             if self._client_obj is None:
-                from lib.databricks_client import pat_client
+                from lib.workspace.client import pat_client
 
                 self._client_obj = pat_client(self.host, self._token, retry_timeout_s=self._retry_timeout_s)
             return self._client_obj

@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 
 from databricks.sdk.errors import PermissionDenied, Unauthenticated
 
-from lib.databricks_client import describe_error, pat_client
+from lib.workspace.client import describe_error, pat_client
 from lib.settings import Settings, normalize_host
 
 log = logging.getLogger(__name__)

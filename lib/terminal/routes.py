@@ -1,6 +1,6 @@
 """HTTP and WebSocket routes served next to Streamlit on the same port.
 
-Authorization and the Origin check happen earlier, in ``lib.security``;
+Authorization and the Origin check happen earlier, in ``lib.access.middleware``;
 these handlers only translate between HTTP and the session registry.
 """
 
@@ -16,13 +16,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from lib import __version__, protocol
-from lib.clients import ClientGone, ClientOverflow, Exited
-from lib.registry import get_registry
-from lib.sessions import InputTooLarge, SessionError
+from lib import __version__
+from lib.terminal import protocol
+from lib.terminal.viewers import ClientGone, ClientOverflow, Exited
+from lib.terminal.registry import get_registry
+from lib.terminal.session import InputTooLarge, SessionError
 from lib.settings import load_settings
-from lib.setup import setup_state
-from lib.uploads import UploadError, save_upload
+from lib.agents.setup import setup_state
+from lib.terminal.uploads import UploadError, save_upload
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from lib import agents
-from lib.pty_pump import get_pump
-from lib.sessions import (
+from lib.terminal.pump import get_pump
+from lib.terminal.session import (
     ProgramMissing,
     PtySession,
     SessionCapReached,
@@ -200,7 +200,7 @@ def _missing_message(agent: agents.Agent) -> str:
 def _trust(home: Path, folder: Path) -> None:
     """Starting an agent in a folder is the user's trust decision: record it,
     or the agent opens on a "trust this folder?" dialog (Claude's default exits)."""
-    from lib.agent_config import trust_project
+    from lib.agents.config import trust_project
 
     try:
         trust_project(home, folder)

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from lib.databricks_client import describe_error, pat_client
+from lib.workspace.client import describe_error, pat_client
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The agent catalogue: everything the app knows about each coding agent.
 
 One entry per agent, so adding an agent means adding one ``Agent`` here (and,
-if it reads config files, one writer in ``lib.agent_config``). The session
+if it reads config files, one writer in ``lib.agents.config``). The session
 registry builds argv from ``Agent.command``; the installer reads the npm
 package and pinned version; the launcher reads names, descriptions and which
 ``Settings`` field holds the model.
@@ -23,7 +23,7 @@ class Agent:
     ``~/.local/bin`` comes first). ``resume_command`` continues the agent's
     last conversation in the working folder. ``npm_package``/``npm_version``
     are ``None`` for tools the system already has. ``config_files`` are paths
-    relative to HOME that ``lib.agent_config`` writes for this agent.
+    relative to HOME that ``lib.agents.config`` writes for this agent.
     """
 
     id: str

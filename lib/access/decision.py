@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from lib.identity import OwnerState
+from lib.access.owner import OwnerState
 
 IDENTITY_HEADERS = ("x-forwarded-email", "x-forwarded-preferred-username")
 

@@ -10,8 +10,8 @@ import html
 import json
 from typing import Awaitable, Callable, MutableMapping
 
-from lib.auth import decide, same_origin
-from lib.identity import get_resolver
+from lib.access.decision import decide, same_origin
+from lib.access.owner import get_resolver
 
 Scope = MutableMapping[str, object]
 Message = MutableMapping[str, object]

@@ -22,7 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping
 
-from lib import agent_config, installer, tokens
+from lib.agents import config as agent_config
+from lib.agents import installer
+from lib.workspace import tokens
 from lib.agents import get_agent, installable_agents
 from lib.settings import Settings, is_databricks_app, load_settings
 
@@ -64,7 +66,7 @@ def _git_set(key: str, value: str, env: Mapping[str, str]) -> None:
 def _owner(wait_s: float) -> tuple[str | None, str | None]:
     """The app owner's (email, display name), waiting a little on Apps; (None, None) locally."""
     try:
-        from lib import identity
+        from lib.access import owner as identity
     except ImportError:
         return None, None
     if wait_s > 0 and is_databricks_app():

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from lib import statefile
-from lib.databricks_client import describe_error, pat_client, service_principal_client
+from lib.workspace.client import describe_error, pat_client, service_principal_client
 from lib.settings import home_dir, is_databricks_app, normalize_host
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class OwnerResolver:
     def _default_token(self) -> str | None:
         """The token the app currently uses (secret or pasted), else the env secret."""
         try:
-            from lib.tokens import current_token
+            from lib.workspace.tokens import current_token
 
             return current_token() or env_token(self._env)
         except ImportError:

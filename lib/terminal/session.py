@@ -20,10 +20,10 @@ from typing import Any, Mapping, Sequence
 
 from ptyprocess import PtyProcess
 
-from lib import procs
-from lib.clients import DEFAULT_CLIENT_LIMIT, Client
-from lib.pty_pump import LoopPump, PtyPump
-from lib.scrollback import Scrollback
+from lib.terminal import procs
+from lib.terminal.viewers import DEFAULT_CLIENT_LIMIT, Client
+from lib.terminal.pump import LoopPump, PtyPump
+from lib.terminal.scrollback import Scrollback
 
 log = logging.getLogger(__name__)
 
