@@ -9,12 +9,12 @@ import time
 import streamlit as st
 
 from lib.access.decision import decide
-from lib.access.owner import get_resolver
+from lib.runtime import runtime
 from views.sidebar import render_sidebar
 
 st.set_page_config(page_title="Coda", page_icon="🖥️", layout="wide")
 
-decision = decide(get_resolver().state, {k.lower(): v for k, v in st.context.headers.items()})
+decision = decide(runtime().owner.state, {k.lower(): v for k, v in st.context.headers.items()})
 if not decision.allowed:
     st.error(f"{decision.status} {decision.title}: {decision.message}")
     st.stop()
@@ -27,7 +27,7 @@ pages = [
 ]
 navigation = st.navigation(pages)
 
-owner = get_resolver().state
+owner = runtime().owner.state
 if owner.on_apps:
     resolved = time.strftime("%Y-%m-%d %H:%M", time.localtime(owner.resolved_at or 0))
     st.sidebar.caption(f"Owner: {owner.owner} (from the {owner.source}, {resolved})")

@@ -8,10 +8,8 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
-from lib.access.owner import get_resolver
-from lib.terminal.pump import use_event_loop
-from lib.terminal.registry import get_registry
-from lib.settings import is_databricks_app, load_settings
+from lib.runtime import runtime
+from lib.settings import is_databricks_app
 
 log = logging.getLogger("coda")
 
@@ -42,33 +40,17 @@ def warn_if_exposed(address: str | None) -> None:
         )
 
 
-def _start_background_work() -> None:
-    from lib.agents.setup import start_setup
-    from lib.sync import install_hook
-
-    settings = load_settings()
-    settings.projects_dir.mkdir(parents=True, exist_ok=True)
-    get_resolver().start()
-    try:
-        install_hook(settings.home)
-    except Exception as exc:  # noqa: BLE001 - sync is optional; the terminals must still start
-        log.warning("Could not install the git hook for workspace sync: %s", exc)
-    start_setup(settings)
-
-
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     configure_logging()
     from streamlit import config
 
     warn_if_exposed(config.get_option("server.address"))
-    use_event_loop(asyncio.get_running_loop())
-    _start_background_work()
+    runtime().start(asyncio.get_running_loop())
     log.info("Coda is up.")
     try:
         yield
     finally:
         log.info("Shutting down: ending all terminal sessions.")
-        get_resolver().stop()
         # In a thread: closing waits on the loop to let go of each PTY.
-        await asyncio.to_thread(get_registry().close_all)
+        await asyncio.to_thread(runtime().stop)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.runtime import runtime
 from lib.workspace import tokens
 from lib.agents import get_agent
 from lib.settings import load_settings
@@ -35,9 +36,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(ROOT)
-    tokens.get_token_store().clear()
+    runtime().tokens.clear()
     yield home
-    tokens.get_token_store().clear()
+    runtime().tokens.clear()
 
 
 @pytest.fixture
@@ -175,7 +176,7 @@ def test_setup_page_shows_errors_and_retries(home: Path, monkeypatch: pytest.Mon
         return InstallResult(ok=True, skipped=True, version=agent.npm_version)
 
     runner = boot.BootSetup(token_store=tokens.TokenStore(), install=failing_install, owner=lambda wait: (None, None))
-    monkeypatch.setattr(boot, "_SETUP", runner)
+    monkeypatch.setattr(runtime(), "setup", runner)
     runner.start(load_settings())
     assert runner.wait(30)
     at = AppTest.from_file(str(ROOT / "views" / "setup.py"), default_timeout=30).run()
@@ -191,7 +192,6 @@ def test_setup_page_shows_errors_and_retries(home: Path, monkeypatch: pytest.Mon
 
 
 def test_launcher_starts_a_shell_in_a_new_project_and_opens_it(home: Path) -> None:
-    from lib.terminal.registry import get_registry
 
     at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=30).run()
     assert not at.exception, at.exception
@@ -202,11 +202,11 @@ def test_launcher_starts_a_shell_in_a_new_project_and_opens_it(home: Path) -> No
     assert not at.exception, at.exception
     session_id = at.session_state["open_session"]
     try:
-        session = get_registry().get(session_id)
+        session = runtime().sessions.get(session_id)
         assert session.agent == "bash"
         assert Path(session.cwd) == home / "projects" / "fresh"
         assert (home / "projects" / "fresh" / ".git").is_dir()
         claude = json.loads((home / ".claude.json").read_text())
         assert claude["projects"][str(home / "projects" / "fresh")]["hasTrustDialogAccepted"] is True
     finally:
-        get_registry().close(session_id)
+        runtime().sessions.close(session_id)

@@ -15,10 +15,11 @@ import streamlit as st
 
 from lib.agents import config as agent_config
 from lib.agents import installer
-from lib.workspace import tokens
 from lib.agents import AGENTS, Agent, find_executable
 from lib.settings import Settings, SettingsError, load_settings, validate
-from lib.agents.setup import FAILED, PENDING, RUNNING, get_setup
+from lib.agents.setup import FAILED, PENDING, RUNNING
+from lib.runtime import runtime
+from lib.terminal.session import SessionError
 
 NEW_PROJECT = "+ New project"
 
@@ -79,7 +80,7 @@ def card_state(agent: Agent, settings: Settings, token: str | None) -> CardState
     model = agent_config.model_for(agent, settings)
     endpoint = agent_config.endpoint_for(agent.id, settings)
     if not installed:
-        setup = get_setup()
+        setup = runtime().setup
         step = setup.step(f"install:{agent.id}")
         if step is not None and (step.state == RUNNING or (step.state == PENDING and setup.state() == RUNNING)):
             why = "being installed by the boot setup…"
@@ -97,11 +98,8 @@ def card_state(agent: Agent, settings: Settings, token: str | None) -> CardState
 
 
 def _start(agent: Agent, cwd: Path, resume: bool = False) -> None:
-    from lib.terminal.registry import get_registry
-    from lib.terminal.session import SessionError
-
     try:
-        session = get_registry().create(agent=agent.id, label=None, cwd=str(cwd), resume=resume)
+        session = runtime().sessions.create(agent=agent.id, label=None, cwd=str(cwd), resume=resume)
     except SessionError as exc:
         st.error(str(exc))
         return
@@ -139,7 +137,7 @@ def _render_card(agent: Agent, state: CardState, settings: Settings, target: Pat
             st.warning(state.problem, icon=":material/warning:")
             if state.fix == "install":
                 if st.button("Install now", key=f"install-{agent.id}", icon=":material/download:"):
-                    if get_setup().install_agent(agent.id, settings):
+                    if runtime().setup.install_agent(agent.id, settings):
                         st.toast(f"Installing {agent.name}; this page updates when it is done.")
                     else:
                         st.toast("Setup is busy; try again in a moment.")
@@ -168,7 +166,7 @@ def _render_card(agent: Agent, state: CardState, settings: Settings, target: Pat
 def render() -> None:
     """The page body (only when Streamlit runs this file as a page)."""
     settings = load_settings()
-    token = tokens.current_token()
+    token = runtime().tokens.token()
     st.title("Launch an agent")
     target, new_name = _project_picker(settings)
     states = {agent.id: card_state(agent, settings, token) for agent in AGENTS}

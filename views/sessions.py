@@ -5,7 +5,8 @@ import time
 import streamlit as st
 
 from components.terminal import terminal
-from lib.terminal.registry import SessionRegistry, get_registry
+from lib.runtime import runtime
+from lib.terminal.registry import SessionRegistry
 from lib.terminal.session import SessionError
 from lib.settings import load_settings
 
@@ -13,7 +14,7 @@ from lib.settings import load_settings
 @st.cache_resource
 def registry() -> SessionRegistry:
     # Returns the module-level registry: clearing the cache loses nothing.
-    return get_registry()
+    return runtime().sessions
 
 
 def _ago(seconds: float) -> str:

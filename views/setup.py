@@ -10,7 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.settings import load_settings
-from lib.agents.setup import FAILED, OK, PENDING, RUNNING, SKIPPED, StepState, get_setup
+from lib.agents.setup import FAILED, OK, PENDING, RUNNING, SKIPPED, StepState
+from lib.runtime import runtime
 
 _STATUS = {RUNNING: "running", OK: "complete", SKIPPED: "complete", FAILED: "error", PENDING: "running"}
 
@@ -29,7 +30,7 @@ def _step(step: StepState) -> None:
 
 @st.fragment(run_every=2)
 def _live() -> None:
-    setup = get_setup()
+    setup = runtime().setup
     steps = setup.steps()
     overall = setup.state()
     done = sum(1 for s in steps if s.state in (OK, SKIPPED, FAILED))
@@ -41,12 +42,12 @@ def _live() -> None:
     if any(s.state == FAILED for s in steps):
         if st.button("Retry failed steps", type="primary", icon=":material/refresh:", key="setup-retry",
                      disabled=overall == RUNNING):
-            if get_setup().retry_failed(load_settings()):
+            if runtime().setup.retry_failed(load_settings()):
                 st.toast("Retrying the failed steps…")
             st.rerun(scope="fragment")
     elif overall == "pending":
         if st.button("Run setup now", key="setup-start"):
-            get_setup().start(load_settings())
+            runtime().setup.start(load_settings())
             st.rerun(scope="fragment")
 
 

@@ -16,13 +16,14 @@ import streamlit as st
 from lib.workspace import endpoints, tokens
 from lib.agents import AGENTS
 from lib.settings import THEMES, Settings, SettingsError, load_settings, reset_overrides, save_overrides
-from lib.agents.setup import FAILED, OK, RUNNING, get_setup, rewrite_configs
+from lib.agents.setup import FAILED, OK, RUNNING
+from lib.runtime import runtime
 
 _KEY = "sb_"  # prefix of the settings widgets' keys, cleared after save/reset
 
 
 def _setup_summary() -> None:
-    setup = get_setup()
+    setup = runtime().setup
     state = setup.state()
     steps = setup.steps()
     failed = [s for s in steps if s.state == FAILED]
@@ -39,7 +40,7 @@ def _setup_summary() -> None:
 
 
 def _token_section(settings: Settings) -> None:
-    store = tokens.get_token_store()
+    store = runtime().tokens
     status = store.verify_in_background(settings)
     st.markdown("**Workspace token**")
     if status.state == tokens.OK:
@@ -73,10 +74,10 @@ def _submit_token(settings: Settings) -> None:
     """
     raw = st.session_state.get("sb_token_input") or ""
     st.session_state["sb_token_input"] = ""
-    outcome = tokens.get_token_store().submit(settings, raw)
+    outcome = runtime().tokens.submit(settings, raw)
     del raw
     if outcome.state == tokens.OK:
-        rewrite_configs(load_settings())
+        runtime().setup.rewrite_configs(load_settings())
         endpoints.clear_cache()
         message = f"Token works for {outcome.user}. Agent config files updated; new sessions use it."
         st.session_state["sidebar_token_result"] = (True, message)
@@ -100,7 +101,7 @@ def _clear_widgets() -> None:
 
 
 def _settings_section(settings: Settings) -> None:
-    names = endpoints.endpoint_names(settings.databricks_host, tokens.current_token())
+    names = endpoints.endpoint_names(settings.databricks_host, runtime().tokens.token())
     if flash := st.session_state.pop("sidebar_flash", None):
         st.success(flash)
     with st.expander("Settings", expanded=False):
@@ -144,7 +145,7 @@ def _current(settings: Settings, field: str) -> Any:
 
 
 def _after_change(new: Settings, what: str) -> None:
-    results = rewrite_configs(new)
+    results = runtime().setup.rewrite_configs(new)
     failed = [r for r in results if r.status == "failed"]
     note = "; ".join(f"{r.target}: {r.reason}" for r in failed)
     st.session_state["sidebar_flash"] = (

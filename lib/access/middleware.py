@@ -11,7 +11,7 @@ import json
 from typing import Awaitable, Callable, MutableMapping
 
 from lib.access.decision import decide, same_origin
-from lib.access.owner import get_resolver
+from lib.access.owner import OwnerResolver
 
 Scope = MutableMapping[str, object]
 Message = MutableMapping[str, object]
@@ -62,8 +62,9 @@ def error_page(status: int, title: str, message: str) -> bytes:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, owner: OwnerResolver) -> None:
         self.app = app
+        self.owner = owner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -73,7 +74,7 @@ class SecurityMiddleware:
         headers = _headers(scope)
         path = str(scope.get("path", ""))
         if path not in OPEN_PATHS:
-            decision = decide(get_resolver().state, headers)
+            decision = decide(self.owner.state, headers)
             if not decision.allowed:
                 await self._refuse(scope, receive, send, decision.status, decision.title, decision.message)
                 return

@@ -64,7 +64,7 @@ class OwnerResolver:
         retry_timeout_s: int = 10,
     ) -> None:
         self._env = dict(os.environ if env is None else env)
-        self._token = token or self._default_token
+        self._token = token or (lambda: env_token(self._env))
         self._retry_timeout_s = retry_timeout_s
         self._state = OwnerState(on_apps=is_databricks_app(self._env))
         if not self._state.on_apps:
@@ -81,14 +81,10 @@ class OwnerResolver:
     def state(self) -> OwnerState:
         return self._state
 
-    def _default_token(self) -> str | None:
-        """The token the app currently uses (secret or pasted), else the env secret."""
-        try:
-            from lib.workspace.tokens import current_token
-
-            return current_token() or env_token(self._env)
-        except ImportError:
-            return env_token(self._env)
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment the resolver was built from (the platform's variables)."""
+        return self._env
 
     def start(self) -> None:
         """Resolve in the background with backoff; start-up never waits for it."""
@@ -171,24 +167,3 @@ class OwnerResolver:
 
 class OwnerLookupError(Exception):
     """Every way of finding the owner failed; the text lists each reason."""
-
-
-_resolver: OwnerResolver | None = None
-
-
-def get_resolver() -> OwnerResolver:
-    global _resolver
-    if _resolver is None:
-        _resolver = OwnerResolver()
-    return _resolver
-
-
-def set_resolver(resolver: OwnerResolver) -> None:
-    global _resolver
-    _resolver = resolver
-
-
-def current_owner() -> OwnerState | None:
-    """The resolved owner (``.owner`` email, ``.display_name``), or None."""
-    state = get_resolver().state
-    return state if state.resolved else None

@@ -26,7 +26,7 @@ from lib.agents import config as agent_config
 from lib.agents import installer
 from lib.workspace import tokens
 from lib.agents import get_agent, installable_agents
-from lib.settings import Settings, is_databricks_app, load_settings
+from lib.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +63,12 @@ def _git_set(key: str, value: str, env: Mapping[str, str]) -> None:
         raise RuntimeError(f"git config {key} failed: {proc.stderr.strip()[:200]}")
 
 
-def _owner(wait_s: float) -> tuple[str | None, str | None]:
-    """The app owner's (email, display name), waiting a little on Apps; (None, None) locally."""
-    try:
-        from lib.access import owner as identity
-    except ImportError:
-        return None, None
-    if wait_s > 0 and is_databricks_app():
-        try:
-            identity.get_resolver().wait_resolved(wait_s)
-        except Exception:  # the resolver reports its own problems
-            pass
-    owner = identity.current_owner()
-    if owner is None:
-        return None, None
-    return owner.email, getattr(owner, "display_name", None)
+OwnerLookup = Callable[[float], tuple[str | None, str | None]]
+
+
+def no_owner(wait_s: float) -> tuple[str | None, str | None]:
+    """Local runs: nobody to wait for; git keeps (or gets) the local user's identity."""
+    return None, None
 
 
 def configure_git_identity(home: Path, email: str | None, name: str | None) -> str:
@@ -114,12 +105,12 @@ class BootSetup:
 
     def __init__(
         self,
-        token_store: tokens.TokenStore | None = None,
+        token_store: tokens.TokenStore,
         install: Callable[..., installer.InstallResult] = installer.install,
-        owner: Callable[[float], tuple[str | None, str | None]] = _owner,
+        owner: OwnerLookup = no_owner,
     ) -> None:
         self._lock = threading.Lock()
-        self._tokens = token_store or tokens.get_token_store()
+        self._tokens = token_store
         self._install = install
         self._owner = owner
         self._settings: Settings | None = None
@@ -303,36 +294,3 @@ class BootSetup:
     def _git_step(self, settings: Settings) -> tuple[str, str]:
         email, name = self._owner(OWNER_WAIT_S)
         return OK, configure_git_identity(settings.home, email, name)
-
-
-_SETUP = BootSetup()
-
-
-def get_setup() -> BootSetup:
-    """The process-wide setup runner (module level: survives Streamlit cache clears)."""
-    return _SETUP
-
-
-def start_setup(settings: Settings) -> None:
-    """Start boot setup in a background thread; returns at once (the lifespan calls this)."""
-    _SETUP.start(settings)
-
-
-def setup_state() -> str:
-    """"pending" | "running" | "ok" | "failed", for ``/health`` and the sidebar."""
-    return _SETUP.state()
-
-
-def setup_steps() -> list[StepState]:
-    """Every step's state, for the setup page."""
-    return _SETUP.steps()
-
-
-def retry_failed(settings: Settings | None = None) -> bool:
-    """Rerun the failed steps in the background; False when nothing failed or a run is going."""
-    return _SETUP.retry_failed(settings)
-
-
-def rewrite_configs(settings: Settings) -> list[agent_config.ConfigResult]:
-    """Rewrite every agent's config files at once (after the sidebar saves settings)."""
-    return _SETUP.rewrite_configs(settings)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from lib import agents
-from lib.terminal.pump import get_pump
+from lib.agents.config import trust_project
+from lib.terminal.pump import LoopPump, PtyPump
 from lib.terminal.session import (
     ProgramMissing,
     PtySession,
@@ -42,12 +43,22 @@ def clean_label(label: str | None, fallback: str) -> str:
 
 
 class SessionRegistry:
-    def __init__(self, settings: Callable[[], Settings] = load_settings) -> None:
+    def __init__(self, settings: Callable[[], Settings] = load_settings, pump: PtyPump | LoopPump | None = None) -> None:
         self._settings = settings
+        self._pump = pump
         self._lock = threading.Lock()
         self._sessions: dict[str, PtySession] = {}
         self._reaper: threading.Thread | None = None
         self._stop = threading.Event()
+
+    def use_pump(self, pump: PtyPump | LoopPump) -> None:
+        """Serve sessions started from now on with ``pump`` (the lifespan hands over its loop)."""
+        self._pump = pump
+
+    def _get_pump(self) -> PtyPump | LoopPump:
+        if self._pump is None:
+            self._pump = PtyPump()
+        return self._pump
 
     # --- queries -----------------------------------------------------------
     def list(self) -> list[PtySession]:
@@ -120,7 +131,7 @@ class SessionRegistry:
                 env=env,
             )
             try:
-                session = PtySession(spec, get_pump())
+                session = PtySession(spec, self._get_pump())
             except OSError as exc:
                 raise SessionError(f"could not start {spec_agent.name}: {exc.strerror or exc}") from exc
             self._sessions[session.id] = session
@@ -200,16 +211,7 @@ def _missing_message(agent: agents.Agent) -> str:
 def _trust(home: Path, folder: Path) -> None:
     """Starting an agent in a folder is the user's trust decision: record it,
     or the agent opens on a "trust this folder?" dialog (Claude's default exits)."""
-    from lib.agents.config import trust_project
-
     try:
         trust_project(home, folder)
     except OSError as exc:
         log.warning("Could not mark %s as trusted for the agents: %s", folder, exc.strerror or exc)
-
-
-_registry = SessionRegistry()
-
-
-def get_registry() -> SessionRegistry:
-    return _registry

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 from ptyprocess import PtyProcess
 
 from lib.terminal import procs
+from lib.terminal.errors import RequestError
 from lib.terminal.viewers import DEFAULT_CLIENT_LIMIT, Client
 from lib.terminal.pump import LoopPump, PtyPump
 from lib.terminal.scrollback import Scrollback
@@ -36,7 +37,7 @@ STRIPPED_ENV_PREFIXES = ("DATABRICKS_",)
 STRIPPED_ENV = {"STREAMLIT_SERVER_PORT", "STREAMLIT_SERVER_ADDRESS", "CI"}
 
 
-class SessionError(Exception):
+class SessionError(RequestError):
     """A request about sessions that cannot be done; ``status`` is the HTTP answer."""
 
     status = 400

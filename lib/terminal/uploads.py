@@ -7,11 +7,13 @@ import unicodedata
 from pathlib import Path
 from typing import BinaryIO
 
+from lib.terminal.errors import RequestError
+
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 
 
-class UploadError(ValueError):
+class UploadError(RequestError):
     status = 400
 
 

@@ -222,16 +222,3 @@ class TokenStore:
         with self._lock:
             self._token = None
             self._status = TokenStatus(MISSING, message="No workspace token yet. " + FIX_HINT)
-
-
-_STORE = TokenStore()
-
-
-def get_token_store() -> TokenStore:
-    """The process-wide store (module level, so Streamlit's cache clearing cannot drop it)."""
-    return _STORE
-
-
-def current_token() -> str | None:
-    """The token to write into agent configs right now."""
-    return _STORE.token()

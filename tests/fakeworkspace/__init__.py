@@ -30,8 +30,11 @@ faults      ``set_fault(mode, *, paths=None, count=None, delay_s=0, status=None,
             ``add_fault(...)``, ``clear_faults()``, ``fault_hits``
 records     ``requests`` (RecordedRequest: method, path, query, headers, body),
             ``model_requests`` (ModelRequest: api, path, query, headers, json,
-            model, stream), ``clear_requests()``
-models      ``model_reply``, ``serving_endpoints``, ``strict_models``,
+            model, stream), ``model_tool_calls`` (ToolCall: api, call_id,
+            name, arguments), ``model_tool_results`` (ToolResult: api,
+            call_id, output, is_error), ``clear_requests()``
+models      ``model_reply``, ``model_tool_command`` (answer with one shell
+            tool call first), ``serving_endpoints``, ``strict_models``,
             ``model_chunk_delay_s``
 helpers     ``app_env(token=None)`` (Databricks Apps variables for a
             subprocess), ``workspace_client(auth_type="pat"|"oauth-m2m", ...)``
@@ -46,6 +49,7 @@ models.py, under both ``/serving-endpoints/...`` and gateway paths.
 
 from .faults import FaultRule
 from .server import FakeWorkspace
-from .state import FaultHit, ModelRequest, RecordedRequest, TokenRecord
+from .state import FaultHit, ModelRequest, RecordedRequest, TokenRecord, ToolCall, ToolResult
 
-__all__ = ["FakeWorkspace", "FaultRule", "FaultHit", "ModelRequest", "RecordedRequest", "TokenRecord"]
+__all__ = ["FakeWorkspace", "FaultRule", "FaultHit", "ModelRequest", "RecordedRequest", "TokenRecord", "ToolCall",
+           "ToolResult"]

@@ -5,8 +5,26 @@ The same server plays the serving endpoints host (``H/serving-endpoints/...``)
 and the AI gateway (``G/anthropic``, ``G/openai/v1``, ``G/gemini``). Every
 call needs a valid Bearer token (checked by the auth middleware), is
 recorded as a :class:`~tests.fakeworkspace.state.ModelRequest`, and answers
-``ModelSettings.reply`` as plain text (no tool calls), streamed in a few
-deltas when the client asks for a stream:
+``ModelSettings.reply`` as plain text, streamed in a few deltas when the
+client asks for a stream.
+
+Tool-call mode (``ModelSettings.tool_command`` set): a request that declares
+the CLI's shell tool (``Bash`` for Claude Code, ``exec_command`` / ``shell``
+/ ``shell_command`` for Codex, ``run_shell_command`` for Gemini CLI, ``bash``
+for OpenCode) and carries no tool result yet is answered with ONE call of
+that tool running the command, in the API's own form (Anthropic ``tool_use``
+with ``input_json_delta``s and ``stop_reason: tool_use``; Responses
+``function_call`` item with ``function_call_arguments`` deltas; chat
+``tool_calls`` deltas with ``finish_reason: tool_calls``; Gemini
+``functionCall`` part). The arguments follow the tool's declared schema
+(``command``/``cmd``, a ``description`` when it has one). Requests without
+the tool (titles, side checks) and requests carrying a tool result
+(``tool_result`` block, ``function_call_output`` item, ``role: tool``
+message, ``functionResponse`` part) get the text reply. Calls issued and
+results received are recorded (:class:`~tests.fakeworkspace.state.ToolCall`,
+:class:`~tests.fakeworkspace.state.ToolResult`).
+
+The wire formats:
 
 * Anthropic Messages (Claude Code): ``.../v1/messages`` (``?beta=true`` ok)
   SSE ``message_start, content_block_start, ping, content_block_delta
@@ -48,7 +66,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .errors import ApiError
-from .state import ModelRequest, WorkspaceState
+from .state import ModelRequest, ToolCall, ToolResult, WorkspaceState
 
 DEFAULT_ENDPOINTS = (
     "databricks-claude-opus-4-6",
@@ -66,6 +84,11 @@ class ModelSettings:
     endpoints: List[str] = field(default_factory=lambda: list(DEFAULT_ENDPOINTS))
     strict: bool = False  # True: unknown model names get 404 like a real workspace
     chunk_delay_s: float = 0.0  # pause between streamed deltas
+    tool_command: Optional[str] = None  # set: first ask to run this in the CLI's shell tool
+
+
+# The CLIs' shell tools, in order of preference when a request declares several.
+SHELL_TOOLS = ("Bash", "exec_command", "shell_command", "shell", "run_shell_command", "bash")
 
 
 def _sse(data: Any, event: Optional[str] = None) -> bytes:
@@ -106,6 +129,90 @@ def _fake_from_schema(schema: Any, text: str) -> Any:
     return text
 
 
+def _as_text(value: Any) -> str:
+    """A tool result's content as text: strings as is, text blocks joined, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, dict) and isinstance(v.get("text"), str) for v in value):
+        return "".join(v["text"] for v in value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def declared_tools(api: str, body: Dict[str, Any]) -> List[tuple]:
+    """``(name, parameters schema)`` of each function tool a request declares."""
+    found: List[tuple] = []
+    for tool in body.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        if api == "gemini":
+            for decl in tool.get("functionDeclarations") or []:
+                if isinstance(decl, dict) and decl.get("name"):
+                    found.append((decl["name"], decl.get("parametersJsonSchema") or decl.get("parameters")))
+        elif api == "chat":
+            fn = tool.get("function") if isinstance(tool.get("function"), dict) else {}
+            if fn.get("name"):
+                found.append((fn["name"], fn.get("parameters")))
+        elif api == "responses":
+            if tool.get("type") == "function" and tool.get("name"):
+                found.append((tool["name"], tool.get("parameters")))
+        elif tool.get("name"):  # anthropic
+            found.append((tool["name"], tool.get("input_schema")))
+    return found
+
+
+def tool_results(api: str, body: Dict[str, Any]) -> List[ToolResult]:
+    """The tool results a request carries, in the API's own form."""
+    out: List[ToolResult] = []
+    if api == "anthropic":
+        for msg in body.get("messages") or []:
+            content = msg.get("content") if isinstance(msg, dict) else None
+            for block in content if isinstance(content, list) else []:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    out.append(ToolResult(api, str(block.get("tool_use_id")), _as_text(block.get("content", "")),
+                                          bool(block.get("is_error"))))
+    elif api == "responses":
+        items = body.get("input")
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and item.get("type") in (
+                "function_call_output", "custom_tool_call_output", "local_shell_call_output"
+            ):
+                out.append(ToolResult(api, str(item.get("call_id")), _as_text(item.get("output", ""))))
+    elif api == "chat":
+        for msg in body.get("messages") or []:
+            if isinstance(msg, dict) and msg.get("role") == "tool":
+                out.append(ToolResult(api, str(msg.get("tool_call_id")), _as_text(msg.get("content", ""))))
+    elif api == "gemini":
+        contents = body.get("contents", (body.get("generateContentRequest") or {}).get("contents", []))
+        for content in contents if isinstance(contents, list) else []:
+            for part in (content.get("parts") or []) if isinstance(content, dict) else []:
+                resp = part.get("functionResponse") if isinstance(part, dict) else None
+                if isinstance(resp, dict):
+                    response = resp.get("response")
+                    is_error = isinstance(response, dict) and "error" in response and "output" not in response
+                    out.append(ToolResult(api, str(resp.get("id") or resp.get("name")), _as_text(response),
+                                          is_error))
+    return out
+
+
+def shell_arguments(schema: Any, command: str) -> Dict[str, Any]:
+    """Arguments for a shell tool running ``command``, shaped by the tool's schema."""
+    schema = schema if isinstance(schema, dict) else {}
+    props = schema.get("properties") or {}
+    required = schema.get("required") or []
+    args: Dict[str, Any] = {}
+    for key in ("command", "cmd"):
+        if key in props or (not props and key == "command"):
+            kind = str((props.get(key) or {}).get("type", "string")).lower()
+            args[key] = ["bash", "-lc", command] if kind == "array" else command
+            break
+    if "description" in props:
+        args["description"] = "Run the requested shell command"
+    for key in required:
+        if key not in args:
+            args[key] = _fake_from_schema(props.get(key), "")
+    return args
+
+
 class ModelRoutes:
     """Handlers of all model APIs, sharing recording and reply settings."""
 
@@ -139,6 +246,22 @@ class ModelRoutes:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{model}' does not exist.")
         return body
 
+    def _tool_call(self, api: str, body: Dict[str, Any]) -> Optional[ToolCall]:
+        """Record the request's tool results; the shell call to answer with, if any."""
+        results = tool_results(api, body)
+        self.state.record_tool_results(results)
+        command = self.settings.tool_command
+        if not command or results:
+            return None
+        tools = dict(declared_tools(api, body))
+        name = next((n for n in SHELL_TOOLS if n in tools), None)
+        if name is None:
+            return None
+        prefix = {"anthropic": "toolu_", "responses": "call_", "chat": "call_", "gemini": "call_"}[api]
+        call = ToolCall(api, prefix + secrets.token_hex(12), name, shell_arguments(tools[name], command))
+        self.state.record_tool_call(call)
+        return call
+
     async def _paced(self, events: List[bytes]) -> AsyncIterator[bytes]:
         for ev in events:
             yield ev
@@ -152,19 +275,27 @@ class ModelRoutes:
     # Anthropic -------------------------------------------------------------
     async def anthropic_messages(self, request: Request) -> Response:
         body = await self._start(request, "anthropic")
+        call = self._tool_call("anthropic", body)
         text = self.settings.reply
         model = body.get("model") or "unknown"
         msg_id = "msg_" + secrets.token_hex(12)
-        in_tokens, out_tokens = _tokens(body.get("messages", [])), _tokens(text)
+        arguments = json.dumps(call.arguments, ensure_ascii=False) if call else ""
+        in_tokens, out_tokens = _tokens(body.get("messages", [])), _tokens(arguments or text)
+        stop_reason = "tool_use" if call else "end_turn"
         if not body.get("stream"):
+            content = (
+                [{"type": "tool_use", "id": call.call_id, "name": call.name, "input": call.arguments}]
+                if call
+                else [{"type": "text", "text": text}]
+            )
             return JSONResponse(
                 {
                     "id": msg_id,
                     "type": "message",
                     "role": "assistant",
                     "model": model,
-                    "content": [{"type": "text", "text": text}],
-                    "stop_reason": "end_turn",
+                    "content": content,
+                    "stop_reason": stop_reason,
                     "stop_sequence": None,
                     "usage": {
                         "input_tokens": in_tokens,
@@ -174,6 +305,12 @@ class ModelRoutes:
                     },
                 }
             )
+        if call:
+            block = {"type": "tool_use", "id": call.call_id, "name": call.name, "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in _pieces(arguments)]
+        else:
+            block = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": piece} for piece in _pieces(text)]
         events = [
             _sse(
                 {
@@ -196,25 +333,17 @@ class ModelRoutes:
                 },
                 "message_start",
             ),
-            _sse(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                "content_block_start",
-            ),
+            _sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
             _sse({"type": "ping"}, "ping"),
         ]
-        for piece in _pieces(text):
-            events.append(
-                _sse(
-                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                    "content_block_delta",
-                )
-            )
+        for delta in deltas:
+            events.append(_sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"))
         events += [
             _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
             _sse(
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                     "usage": {"output_tokens": out_tokens},
                 },
                 "message_delta",
@@ -230,12 +359,13 @@ class ModelRoutes:
     # OpenAI Responses ------------------------------------------------------
     async def responses(self, request: Request) -> Response:
         body = await self._start(request, "responses")
+        call = self._tool_call("responses", body)
         text = self.settings.reply
         model = body.get("model") or "unknown"
         resp_id = "resp_" + secrets.token_hex(12)
-        item_id = "msg_" + secrets.token_hex(12)
         created = int(time.time())
-        in_tokens, out_tokens = _tokens(body.get("input", "")), _tokens(text)
+        arguments = json.dumps(call.arguments, ensure_ascii=False) if call else ""
+        in_tokens, out_tokens = _tokens(body.get("input", "")), _tokens(arguments or text)
         usage = {
             "input_tokens": in_tokens,
             "input_tokens_details": {"cached_tokens": 0},
@@ -244,13 +374,27 @@ class ModelRoutes:
             "total_tokens": in_tokens + out_tokens,
         }
         part_done = {"type": "output_text", "text": text, "annotations": []}
-        item_done = {
-            "id": item_id,
-            "type": "message",
-            "status": "completed",
-            "role": "assistant",
-            "content": [part_done],
-        }
+        if call:
+            item_id = "fc_" + secrets.token_hex(12)
+            item_done: Dict[str, Any] = {
+                "id": item_id,
+                "type": "function_call",
+                "status": "completed",
+                "call_id": call.call_id,
+                "name": call.name,
+                "arguments": arguments,
+            }
+            item_added = {**item_done, "status": "in_progress", "arguments": ""}
+        else:
+            item_id = "msg_" + secrets.token_hex(12)
+            item_done = {
+                "id": item_id,
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [part_done],
+            }
+            item_added = {**item_done, "status": "in_progress", "content": []}
 
         def response_obj(status: str, output: List[Any], usage_: Optional[Dict[str, Any]]) -> Dict[str, Any]:
             return {
@@ -269,108 +413,40 @@ class ModelRoutes:
             }
 
         if not body.get("stream"):
-            return JSONResponse({**response_obj("completed", [item_done], usage), "output_text": text})
+            return JSONResponse({**response_obj("completed", [item_done], usage), "output_text": "" if call else text})
         seq = iter(range(10_000))
+
+        def event(kind: str, **fields: Any) -> bytes:
+            return _sse({"type": kind, "sequence_number": next(seq), **fields}, kind)
+
         events = [
-            _sse(
-                {
-                    "type": "response.created",
-                    "sequence_number": next(seq),
-                    "response": response_obj("in_progress", [], None),
-                },
-                "response.created",
-            ),
-            _sse(
-                {
-                    "type": "response.in_progress",
-                    "sequence_number": next(seq),
-                    "response": response_obj("in_progress", [], None),
-                },
-                "response.in_progress",
-            ),
-            _sse(
-                {
-                    "type": "response.output_item.added",
-                    "sequence_number": next(seq),
-                    "output_index": 0,
-                    "item": {
-                        "id": item_id,
-                        "type": "message",
-                        "status": "in_progress",
-                        "role": "assistant",
-                        "content": [],
-                    },
-                },
-                "response.output_item.added",
-            ),
-            _sse(
-                {
-                    "type": "response.content_part.added",
-                    "sequence_number": next(seq),
-                    "item_id": item_id,
-                    "output_index": 0,
-                    "content_index": 0,
-                    "part": {"type": "output_text", "text": "", "annotations": []},
-                },
-                "response.content_part.added",
-            ),
+            event("response.created", response=response_obj("in_progress", [], None)),
+            event("response.in_progress", response=response_obj("in_progress", [], None)),
+            event("response.output_item.added", output_index=0, item=item_added),
         ]
-        for piece in _pieces(text):
+        if call:
+            events += [
+                event("response.function_call_arguments.delta", item_id=item_id, output_index=0, delta=piece)
+                for piece in _pieces(arguments)
+            ]
             events.append(
-                _sse(
-                    {
-                        "type": "response.output_text.delta",
-                        "sequence_number": next(seq),
-                        "item_id": item_id,
-                        "output_index": 0,
-                        "content_index": 0,
-                        "delta": piece,
-                        "logprobs": [],
-                    },
-                    "response.output_text.delta",
-                )
+                event("response.function_call_arguments.done", item_id=item_id, output_index=0, arguments=arguments)
             )
+        else:
+            at = {"item_id": item_id, "output_index": 0, "content_index": 0}
+            events.append(
+                event("response.content_part.added", **at, part={"type": "output_text", "text": "", "annotations": []})
+            )
+            events += [
+                event("response.output_text.delta", **at, delta=piece, logprobs=[]) for piece in _pieces(text)
+            ]
+            events += [
+                event("response.output_text.done", **at, text=text, logprobs=[]),
+                event("response.content_part.done", **at, part=part_done),
+            ]
         events += [
-            _sse(
-                {
-                    "type": "response.output_text.done",
-                    "sequence_number": next(seq),
-                    "item_id": item_id,
-                    "output_index": 0,
-                    "content_index": 0,
-                    "text": text,
-                    "logprobs": [],
-                },
-                "response.output_text.done",
-            ),
-            _sse(
-                {
-                    "type": "response.content_part.done",
-                    "sequence_number": next(seq),
-                    "item_id": item_id,
-                    "output_index": 0,
-                    "content_index": 0,
-                    "part": part_done,
-                },
-                "response.content_part.done",
-            ),
-            _sse(
-                {
-                    "type": "response.output_item.done",
-                    "sequence_number": next(seq),
-                    "output_index": 0,
-                    "item": item_done,
-                },
-                "response.output_item.done",
-            ),
-            _sse(
-                {
-                    "type": "response.completed",
-                    "sequence_number": next(seq),
-                    "response": response_obj("completed", [item_done], usage),
-                },
-                "response.completed",
-            ),
+            event("response.output_item.done", output_index=0, item=item_done),
+            event("response.completed", response=response_obj("completed", [item_done], usage)),
         ]
         return self._stream(events)
 
@@ -378,40 +454,70 @@ class ModelRoutes:
     async def chat_completions(self, request: Request) -> Response:
         name = request.path_params.get("name")
         body = await self._start(request, "chat", model=name)
+        call = self._tool_call("chat", body)
         text = self.settings.reply
         model = name or body.get("model") or "unknown"
         chat_id = "chatcmpl-" + secrets.token_hex(12)
         created = int(time.time())
-        in_tokens, out_tokens = _tokens(body.get("messages", [])), _tokens(text)
+        arguments = json.dumps(call.arguments, ensure_ascii=False) if call else ""
+        in_tokens, out_tokens = _tokens(body.get("messages", [])), _tokens(arguments or text)
         usage = {"prompt_tokens": in_tokens, "completion_tokens": out_tokens, "total_tokens": in_tokens + out_tokens}
+        finish = "tool_calls" if call else "stop"
         if not body.get("stream"):
+            message: Dict[str, Any] = {"role": "assistant", "content": text}
+            if call:
+                message = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": call.call_id, "type": "function",
+                         "function": {"name": call.name, "arguments": arguments}}
+                    ],
+                }
             return JSONResponse(
                 {
                     "id": chat_id,
                     "object": "chat.completion",
                     "created": created,
                     "model": model,
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                    ],
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                     "usage": usage,
                 }
             )
 
-        def chunk(delta: Dict[str, Any], finish: Optional[str]) -> bytes:
+        def chunk(delta: Dict[str, Any], finish_reason: Optional[str]) -> bytes:
             return _sse(
                 {
                     "id": chat_id,
                     "object": "chat.completion.chunk",
                     "created": created,
                     "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
                 }
             )
 
-        events = [chunk({"role": "assistant", "content": ""}, None)]
-        events += [chunk({"content": piece}, None) for piece in _pieces(text)]
-        events.append(chunk({}, "stop"))
+        if call:
+            events = [
+                chunk(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"index": 0, "id": call.call_id, "type": "function",
+                             "function": {"name": call.name, "arguments": ""}}
+                        ],
+                    },
+                    None,
+                )
+            ]
+            events += [
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None)
+                for piece in _pieces(arguments)
+            ]
+        else:
+            events = [chunk({"role": "assistant", "content": ""}, None)]
+            events += [chunk({"content": piece}, None) for piece in _pieces(text)]
+        events.append(chunk({}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append(
                 _sse(
@@ -441,6 +547,25 @@ class ModelRoutes:
             return JSONResponse({"totalTokens": in_tokens})
         config = body.get("generationConfig") or {}
         text = self.settings.reply
+        call = self._tool_call("gemini", body)
+        if call:
+            out_tokens = _tokens(call.arguments)
+            part = {"functionCall": {"id": call.call_id, "name": call.name, "args": call.arguments}}
+            reply = {
+                "candidates": [{"content": {"parts": [part], "role": "model"}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {
+                    "promptTokenCount": in_tokens,
+                    "candidatesTokenCount": out_tokens,
+                    "totalTokenCount": in_tokens + out_tokens,
+                },
+                "modelVersion": model,
+                "responseId": hashlib.sha1(secrets.token_bytes(8)).hexdigest()[:22],
+            }
+            if method == "generateContent":
+                return JSONResponse(reply)
+            if request.query_params.get("alt") == "sse":
+                return self._stream([_sse(reply)])
+            return JSONResponse([reply])
         if str(config.get("responseMimeType", "")).startswith("application/json"):
             schema = config.get("responseJsonSchema") or config.get("responseSchema")
             text = json.dumps(_fake_from_schema(schema, self.settings.reply) if schema else {})

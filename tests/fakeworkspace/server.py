@@ -26,7 +26,7 @@ from .faults import FaultMiddleware, FaultRegistry, FaultRule, make_rule, protoc
 from .identity import identity_routes
 from .models import ModelRoutes, ModelSettings
 from .recording import RecordingMiddleware
-from .state import FaultHit, ModelRequest, RecordedRequest, TokenRecord, WorkspaceState
+from .state import FaultHit, ModelRequest, RecordedRequest, TokenRecord, ToolCall, ToolResult, WorkspaceState
 from .workspace_files import workspace_routes
 from .workspace_tree import WorkspaceTree, canonical
 
@@ -368,8 +368,18 @@ class FakeWorkspace:
         """Snapshot of model-endpoint calls (unpacks as path, headers, json)."""
         return self.state.model_requests()
 
+    @property
+    def model_tool_calls(self) -> List[ToolCall]:
+        """Snapshot of the shell tool calls the models answered with (``model_tool_command``)."""
+        return self.state.tool_calls()
+
+    @property
+    def model_tool_results(self) -> List[ToolResult]:
+        """Snapshot of the tool results the CLIs sent back, once per call id."""
+        return self.state.tool_results()
+
     def clear_requests(self) -> None:
-        """Forget recorded requests, model requests and fault hits."""
+        """Forget recorded requests, model requests, tool calls/results and fault hits."""
         self.state.clear_records()
 
     # models ----------------------------------------------------------------
@@ -381,6 +391,20 @@ class FakeWorkspace:
     @model_reply.setter
     def model_reply(self, value: str) -> None:
         self.model_settings.reply = value
+
+    @property
+    def model_tool_command(self) -> Optional[str]:
+        """A shell command the models ask to run before replying (default None: text only).
+
+        While set, a request that declares the CLI's shell tool and carries no
+        tool result yet is answered with one call of that tool running this
+        command; once the request carries a tool result, ``model_reply`` as text.
+        """
+        return self.model_settings.tool_command
+
+    @model_tool_command.setter
+    def model_tool_command(self, value: Optional[str]) -> None:
+        self.model_settings.tool_command = value or None
 
     @property
     def serving_endpoints(self) -> List[str]:

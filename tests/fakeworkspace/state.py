@@ -132,6 +132,28 @@ class ModelRequest:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A shell tool call the fake model answered with (``ModelSettings.tool_command``)."""
+
+    api: str  # "anthropic", "responses", "chat" or "gemini"
+    call_id: str
+    name: str  # the CLI's tool name: "Bash", "exec_command", "run_shell_command", "bash"
+    arguments: Dict[str, Any]
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A tool result a CLI sent back in a later request (recorded once per call id)."""
+
+    api: str
+    call_id: str  # Gemini without ids: the function name
+    output: str  # the result as text (JSON for structured results)
+    is_error: bool = False
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
 class FaultHit:
     """A request a fault rule acted on (so tests can count SDK retries)."""
 
@@ -179,6 +201,8 @@ class WorkspaceState:
         self._requests: List[RecordedRequest] = []
         self._model_requests: List[ModelRequest] = []
         self._fault_hits: List[FaultHit] = []
+        self._tool_calls: List[ToolCall] = []
+        self._tool_results: List[ToolResult] = []
         local = owner_email.split("@", 1)[0]
         display = " ".join(p.capitalize() if p.islower() else p for p in local.replace("_", ".").split(".") if p)
         self.owner = self.identity_for(owner_email, display_name=display or owner_email)
@@ -298,6 +322,19 @@ class WorkspaceState:
         with self.lock:
             self._model_requests.append(req)
 
+    def record_tool_call(self, call: ToolCall) -> None:
+        with self.lock:
+            self._tool_calls.append(call)
+
+    def record_tool_results(self, results: List[ToolResult]) -> None:
+        """Add the results not seen before (each request repeats the earlier ones)."""
+        with self.lock:
+            seen = {(r.api, r.call_id) for r in self._tool_results}
+            for result in results:
+                if (result.api, result.call_id) not in seen:
+                    seen.add((result.api, result.call_id))
+                    self._tool_results.append(result)
+
     def record_fault_hit(self, hit: FaultHit) -> None:
         with self.lock:
             self._fault_hits.append(hit)
@@ -314,9 +351,19 @@ class WorkspaceState:
         with self.lock:
             return list(self._fault_hits)
 
+    def tool_calls(self) -> List[ToolCall]:
+        with self.lock:
+            return list(self._tool_calls)
+
+    def tool_results(self) -> List[ToolResult]:
+        with self.lock:
+            return list(self._tool_results)
+
     def clear_records(self) -> None:
-        """Forget recorded requests, model requests and fault hits."""
+        """Forget recorded requests, model requests, tool calls/results and fault hits."""
         with self.lock:
             self._requests.clear()
             self._model_requests.clear()
             self._fault_hits.clear()
+            self._tool_calls.clear()
+            self._tool_results.clear()
