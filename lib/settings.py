@@ -8,10 +8,10 @@ overrides file. Secrets (the token) never live here: see ``lib.workspace.tokens`
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,6 +23,35 @@ DEFAULT_GEMINI_MODEL = "databricks-gemini-3-1-pro"
 DEFAULT_OPENCODE_MODEL = "databricks-claude-opus-4-6"
 
 THEMES = ("auto", "light", "dark")
+
+
+class PermissionMode(StrEnum):
+    """How much an agent may do before it asks: one choice for every agent.
+
+    Claude Code 2.1 otherwise starts in an "auto" mode whose safety check
+    runs on Anthropic's side and is not available through Databricks, and
+    OpenCode runs commands without asking by default: the app sets each
+    agent's mode explicitly instead.
+    """
+
+    ASK = "ask"
+    EDITS = "edits"
+    ALL = "all"
+
+    @property
+    def label(self) -> str:
+        return PERMISSION_LABELS[self]
+
+
+PERMISSION_LABELS = {
+    PermissionMode.ASK: "Ask before running commands and editing files",
+    PermissionMode.EDITS: "Edit files freely, ask before commands",
+    PermissionMode.ALL: "Run everything without asking",
+}
+PERMISSION_WARNING = (
+    "Agents will run any command and change any file without asking, with this app's access to your "
+    "workspace and its files. Use it only for work you can throw away."
+)
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 _PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -72,6 +101,7 @@ class Settings:
     upload_max_bytes: int = 100 * 1024 * 1024
     font_size: int = 14
     theme: str = "auto"
+    permission_mode: PermissionMode = PermissionMode.ASK
 
     @property
     def projects_dir(self) -> Path:
@@ -80,10 +110,6 @@ class Settings:
     @property
     def state_dir(self) -> Path:
         return self.home / ".coda"
-
-    @property
-    def on_databricks_apps(self) -> bool:
-        return is_databricks_app()
 
 
 # Environment variable -> field. Values are parsed by the field's type.
@@ -99,6 +125,7 @@ ENV_VARS: dict[str, str] = {
     "CODA_IDLE_TIMEOUT_SECONDS": "idle_timeout_s",
     "CODA_SCROLLBACK_BYTES": "scrollback_bytes",
     "CODA_MAX_UPLOAD_BYTES": "upload_max_bytes",
+    "CODA_PERMISSION_MODE": "permission_mode",
 }
 
 # Fields the sidebar may change, persisted in ~/.coda/settings.json.
@@ -112,6 +139,7 @@ EDITABLE = (
     "session_cap",
     "font_size",
     "theme",
+    "permission_mode",
 )
 
 _INT_BOUNDS = {
@@ -153,6 +181,11 @@ def validate(field: str, value: Any) -> Any:
         if text and not _PROJECT_RE.match(text):
             raise SettingsError(f"project folder '{text}' must be a plain folder name (letters, digits, . _ -)")
         return text
+    if field == "permission_mode":
+        try:
+            return PermissionMode(text)
+        except ValueError:
+            raise SettingsError(f"permission mode must be one of {', '.join(m.value for m in PermissionMode)}") from None
     if field == "theme":
         if text not in THEMES:
             raise SettingsError(f"theme must be one of {', '.join(THEMES)}")
@@ -217,9 +250,3 @@ def reset_overrides(env: Mapping[str, str] | None = None) -> Settings:
     except FileNotFoundError:
         pass
     return load_settings(env)
-
-
-def as_dict(settings: Settings) -> dict[str, Any]:
-    data = dataclasses.asdict(settings)
-    data["home"] = str(settings.home)
-    return data

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from lib.agents import config as agent_config
+from lib.agents.base import CODING_AGENT_HEADER
 from lib.agents import get_agent, installable_agents
 from lib.terminal.session import session_env
 from lib.settings import load_settings
@@ -120,7 +121,7 @@ def _run(agent_id: str, mode: str, clis: Path, fw: FakeWorkspace, tmp_path: Path
     for call in calls:
         assert call.path.startswith(PREFIXES[mode][agent_id]), call.path
         assert call.headers.get("authorization") == f"Bearer {token}"
-        assert call.headers.get(agent_config.CODING_AGENT_HEADER) == "true", (agent_id, call.path)
+        assert call.headers.get(CODING_AGENT_HEADER) == "true", (agent_id, call.path)
         assert call.model == model
     # The CLIs must not phone the workspace for anything but models.
     others = [r.path for r in fw.requests if r.path.startswith("/api/")]

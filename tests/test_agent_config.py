@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lib.agents import config as agent_config
+from lib.agents import files, get_agent
 from lib.settings import load_settings
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -91,15 +92,15 @@ def test_endpoints_per_case() -> None:
     gw = load_settings({"HOME": "/h", **CASES["gateway"]})
     g = "https://1234567890123456.ai-gateway.azuredatabricks.net"
     h = "https://adb-1234567890123456.7.azuredatabricks.net"
-    assert agent_config.endpoint_for("claude", gw) == f"{g}/anthropic"
-    assert agent_config.endpoint_for("codex", gw) == f"{g}/openai/v1"
-    assert agent_config.endpoint_for("gemini", gw) == f"{g}/gemini"
-    assert agent_config.endpoint_for("opencode", gw) == f"{h}/serving-endpoints"
+    assert get_agent("claude").endpoint(gw) == f"{g}/anthropic"
+    assert get_agent("codex").endpoint(gw) == f"{g}/openai/v1"
+    assert get_agent("gemini").endpoint(gw) == f"{g}/gemini"
+    assert get_agent("opencode").endpoint(gw) == f"{h}/serving-endpoints"
     sv = load_settings({"HOME": "/h", **CASES["serving"]})
-    assert agent_config.endpoint_for("claude", sv) == f"{h}/serving-endpoints/anthropic"
-    assert agent_config.endpoint_for("codex", sv) == f"{h}/serving-endpoints"
-    assert agent_config.endpoint_for("gemini", sv) == f"{h}/serving-endpoints/google"
-    assert agent_config.endpoint_for("bash", sv) is None
+    assert get_agent("claude").endpoint(sv) == f"{h}/serving-endpoints/anthropic"
+    assert get_agent("codex").endpoint(sv) == f"{h}/serving-endpoints"
+    assert get_agent("gemini").endpoint(sv) == f"{h}/serving-endpoints/google"
+    assert get_agent("bash").endpoint is None
 
 
 def test_no_host_writes_only_what_can_be_configured(tmp_path: Path) -> None:
@@ -151,14 +152,14 @@ def test_unrelated_keys_survive_a_rewrite(tmp_path: Path) -> None:
     import json
 
     claude = json.loads((home / ".claude" / "settings.json").read_text())
-    assert claude["permissions"] == {"allow": ["Bash(ls)"]}
+    assert claude["permissions"] == {"allow": ["Bash(ls)"], "defaultMode": "default"}
     assert claude["env"]["MY_VAR"] == "1"
     assert claude["env"]["ANTHROPIC_MODEL"] == settings.anthropic_model
     onboarding = json.loads((home / ".claude.json").read_text())
     assert onboarding["numStartups"] == 7 and onboarding["hasCompletedOnboarding"] is True
     codex = tomllib.loads((home / ".codex" / "config.toml").read_text())
     assert codex["model"] == "new-model"
-    assert codex["approval_policy"] == "on-request"
+    assert codex["approval_policy"] == "untrusted"  # the permission mode setting decides, not the old file
     assert codex["projects"]["/home/x/projects/demo"]["trust_level"] == "trusted"
     assert codex["model_providers"]["other"]["base_url"] == "http://other"
     assert codex["model_providers"]["databricks"]["experimental_bearer_token"] == TOKEN
@@ -197,7 +198,7 @@ def test_toml_round_trip_of_odd_values() -> None:
         "t": {"deep": {"er": {"k": "v"}}},
         "arr": [{"x": 1}, {"x": 2}],
     }
-    assert tomllib.loads(agent_config.toml_dumps(doc)) == doc
+    assert tomllib.loads(files.toml_dumps(doc)) == doc
 
 
 def test_trust_project_records_the_exact_folder_and_keeps_the_rest(tmp_path: Path) -> None:

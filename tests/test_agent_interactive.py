@@ -24,6 +24,7 @@ import pytest
 from ptyprocess import PtyProcess
 
 from lib.agents import config as agent_config
+from lib.agents.base import CODING_AGENT_HEADER
 from lib.agents import get_agent
 from lib.terminal.session import session_env
 from lib.settings import load_settings
@@ -145,4 +146,4 @@ def test_typed_prompt_gets_the_reply(agent_id: str, clis: Path, workspace: FakeW
     assert calls
     for call in calls:
         assert call.headers.get("authorization") == f"Bearer {token}"
-        assert call.headers.get(agent_config.CODING_AGENT_HEADER) == "true"
+        assert call.headers.get(CODING_AGENT_HEADER) == "true"

@@ -147,7 +147,7 @@ def test_launch_card_for_installed_agent_without_host(home: Path) -> None:
 
 
 def test_create_project_makes_a_git_repo(home: Path) -> None:
-    from views.launch import create_project, list_projects
+    from lib.projects import create_project, list_projects
 
     settings = load_settings()
     folder = create_project(settings, "demo")

@@ -14,9 +14,9 @@ from typing import Any
 import streamlit as st
 
 from lib.workspace import endpoints, tokens
-from lib.agents import AGENTS
-from lib.settings import THEMES, Settings, SettingsError, load_settings, reset_overrides, save_overrides
-from lib.agents.setup import FAILED, OK, RUNNING
+from lib.agents import AGENTS, ConfigState
+from lib.settings import PERMISSION_WARNING, THEMES, PermissionMode, Settings, SettingsError, load_settings, reset_overrides, save_overrides
+from lib.agents.setup import FAILED, OK, RUNNING, SKIPPED
 from lib.runtime import runtime
 
 _KEY = "sb_"  # prefix of the settings widgets' keys, cleared after save/reset
@@ -33,7 +33,7 @@ def _setup_summary() -> None:
         st.error(f"Setup: {len(failed)} step(s) failed: {', '.join(s.label for s in failed)}", icon=":material/error:")
         st.page_link("views/setup.py", label="See errors and retry", icon=":material/build:")
     elif state == RUNNING:
-        done = sum(1 for s in steps if s.state in (OK, "skipped", FAILED))
+        done = sum(1 for s in steps if s.state in (OK, SKIPPED, FAILED))
         st.progress(done / len(steps), text=f"Setting up… {done}/{len(steps)}")
     else:
         st.caption("Setup has not started yet.")
@@ -123,6 +123,13 @@ def _settings_section(settings: Settings) -> None:
                                                   value=settings.font_size, key=_KEY + "font_size")
             values["theme"] = st.selectbox("Terminal theme", THEMES, index=THEMES.index(settings.theme),
                                            key=_KEY + "theme")
+            modes = list(PermissionMode)
+            values["permission_mode"] = st.radio(
+                "Agents may", modes, index=modes.index(settings.permission_mode), key=_KEY + "permission_mode",
+                format_func=lambda mode: mode.label,
+                help="Applies to every agent, from its next session. " + PERMISSION_WARNING)
+            if settings.permission_mode is PermissionMode.ALL:
+                st.warning(PERMISSION_WARNING, icon=":material/warning:")
             saved = st.form_submit_button("Save", type="primary")
         if saved:
             changes = {k: v for k, v in values.items() if v != _current(settings, k)}
@@ -146,7 +153,7 @@ def _current(settings: Settings, field: str) -> Any:
 
 def _after_change(new: Settings, what: str) -> None:
     results = runtime().setup.rewrite_configs(new)
-    failed = [r for r in results if r.status == "failed"]
+    failed = [r for r in results if r.status is ConfigState.FAILED]
     note = "; ".join(f"{r.target}: {r.reason}" for r in failed)
     st.session_state["sidebar_flash"] = (
         f"{what}. Agent config files rewritten"

@@ -3,13 +3,19 @@
 Every page, route and WebSocket goes through ``decide``; nothing else in the
 code base compares users. Locally there is a single user and everyone who
 can reach the (loopback) port is that user.
+
+Headers are looked up by name whatever their case: pass Starlette's
+``Headers`` (the middleware) or ``st.context.headers`` (the script) as they
+are; any other mapping is read as HTTP headers too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
 
 from lib.access.owner import OwnerState
 
@@ -25,8 +31,16 @@ class Decision:
     user: str | None = None
 
 
+def _headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """A mapping whose ``get`` ignores the header name's case."""
+    if isinstance(headers, Headers) or type(headers).__name__ == "StreamlitHeaders":
+        return headers
+    return Headers(headers=dict(headers))
+
+
 def request_user(headers: Mapping[str, str]) -> str | None:
-    """The signed-in user as the Apps proxy tells us (lower-case header names)."""
+    """The signed-in user as the Apps proxy tells us."""
+    headers = _headers(headers)
     for name in IDENTITY_HEADERS:
         value = (headers.get(name) or "").strip()
         if value:
@@ -35,6 +49,7 @@ def request_user(headers: Mapping[str, str]) -> str | None:
 
 
 def decide(owner: OwnerState, headers: Mapping[str, str]) -> Decision:
+    headers = _headers(headers)
     if not owner.on_apps:
         return Decision(True, user=request_user(headers))
     if not owner.resolved:
@@ -62,6 +77,7 @@ def same_origin(headers: Mapping[str, str]) -> bool:
     compare ``Origin`` with the host the browser asked for. No ``Origin`` at
     all means a non-browser client, which cannot be a cross-site forgery.
     """
+    headers = _headers(headers)
     origin = headers.get("origin")
     if origin is None:
         return True

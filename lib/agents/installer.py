@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from lib.agents import Agent, local_bin
+from lib.agents.base import Agent
+from lib.agents.registry import local_bin
 
 DEFAULT_TIMEOUT_S = 600
 SPEC_ENV_PREFIX = "CODA_NPM_SPEC_"

@@ -19,18 +19,32 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from lib.agents import config as agent_config
 from lib.agents import installer
-from lib.workspace import tokens
-from lib.agents import get_agent, installable_agents
+from lib.agents.base import NO_HOST, ConfigResult, ConfigState
+from lib.agents.registry import get_agent, installable_agents
 from lib.settings import Settings, load_settings
+from lib.workspace import tokens
 
 log = logging.getLogger(__name__)
 
-PENDING, RUNNING, OK, FAILED, SKIPPED = "pending", "running", "ok", "failed", "skipped"
+
+
+class StepStatus(StrEnum):
+    """One step's state (also the overall state ``/health`` reports)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+PENDING, RUNNING, OK, FAILED, SKIPPED = StepStatus
 OWNER_WAIT_S = 30.0
 
 
@@ -40,11 +54,17 @@ class StepState:
 
     id: str
     label: str
-    state: str = PENDING
+    state: StepStatus = StepStatus.PENDING
     started_at: float | None = None
     duration_s: float | None = None
     error: str = ""
     detail: str = ""
+    agent_id: str | None = None  # set on install steps
+
+
+def install_step_id(agent_id: str) -> str:
+    """The id of the step that installs ``agent_id``'s CLI (the launcher links to it)."""
+    return f"install:{agent_id}"
 
 
 # ---------------------------------------------------------------- git identity
@@ -118,13 +138,14 @@ class BootSetup:
         self._started = False
         self._steps: dict[str, StepState] = {}
         self._total_s: float | None = None
-        self._last_config_results: list[agent_config.ConfigResult] = []
+        self._last_config_results: list[ConfigResult] = []
         for step in self._step_list():
             self._steps[step.id] = step
 
     @staticmethod
     def _step_list() -> list[StepState]:
-        steps = [StepState(f"install:{a.id}", f"Install {a.name} ({a.npm_spec})") for a in installable_agents()]
+        steps = [StepState(install_step_id(a.id), f"Install {a.name} ({a.npm_spec})", agent_id=a.id)
+                 for a in installable_agents()]
         steps += [
             StepState("token", "Check the workspace token"),
             StepState("configs", "Write agent config files"),
@@ -185,11 +206,12 @@ class BootSetup:
 
     def install_agent(self, agent_id: str, settings: Settings | None = None) -> bool:
         """(Re)install one agent's CLI and rewrite configs: the launcher's "fix" button."""
-        if get_agent(agent_id) is None or f"install:{agent_id}" not in self._steps:
+        step_id = install_step_id(agent_id)
+        if step_id not in self._steps:
             return False
-        return self._launch(settings or self._settings or load_settings(), [f"install:{agent_id}", "configs"], full=False)
+        return self._launch(settings or self._settings or load_settings(), [step_id, "configs"], full=False)
 
-    def rewrite_configs(self, settings: Settings) -> list[agent_config.ConfigResult]:
+    def rewrite_configs(self, settings: Settings) -> list[ConfigResult]:
         """Write every agent's files for ``settings`` now (the sidebar's Save)."""
         with self._lock:
             self._settings = settings
@@ -212,7 +234,7 @@ class BootSetup:
 
     def _run(self, settings: Settings, step_ids: list[str], full: bool) -> None:
         began = time.monotonic()
-        installs = [sid for sid in step_ids if sid.startswith("install:")]
+        installs = [sid for sid in step_ids if self._steps[sid].agent_id is not None]
         with ThreadPoolExecutor(max_workers=max(1, len(installs)), thread_name_prefix="coda-npm") as pool:
             futures = [pool.submit(self._run_step, sid, lambda sid=sid: self._install_step(sid, settings))
                        for sid in installs]
@@ -254,7 +276,7 @@ class BootSetup:
     # -- the steps: each returns (state, detail-or-error)
 
     def _install_step(self, step_id: str, settings: Settings) -> tuple[str, str]:
-        agent = get_agent(step_id.split(":", 1)[1])
+        agent = get_agent(self._steps[step_id].agent_id)
         assert agent is not None
         if installer.installs_disabled():
             if installer.is_installed(agent, settings.home):
@@ -272,7 +294,7 @@ class BootSetup:
         if status.state == tokens.MISSING:
             return SKIPPED, "no token: paste a personal access token in the sidebar"
         if not settings.databricks_host:
-            return SKIPPED, agent_config.NO_HOST
+            return SKIPPED, NO_HOST
         status = self._tokens.verify(settings)
         if status.state == tokens.OK:
             return OK, f"works for {status.user}" if status.user else "works"
@@ -282,7 +304,7 @@ class BootSetup:
         token = self._tokens.token() if self._tokens.status().usable else None
         results = agent_config.write_all(settings.home, settings, token)
         self._last_config_results = results
-        failed = [r for r in results if r.status == "failed"]
+        failed = [r for r in results if r.status is ConfigState.FAILED]
         if failed:
             return FAILED, "; ".join(f"{r.target}: {r.reason}" for r in failed)
         missing = [r for r in results if not r.ok]

@@ -109,11 +109,11 @@ class SessionRegistry:
             raise SessionError(f"unknown agent '{str(agent)[:40]}'; choose one of: {known}")
         folder = self.resolve_cwd(cwd, settings)
         command = spec_agent.resume_command if resume and spec_agent.resume_command else spec_agent.command
-        env = session_env(settings.home, folder)
+        env = {**session_env(settings.home, folder), **spec_agent.session_env(settings)}
         argv = resolve_argv(command, env)
         if argv is None:
             raise ProgramMissing(_missing_message(spec_agent))
-        _trust(settings.home, folder)  # a shell user may start an agent there too
+        trust_project(settings.home, folder)  # a shell user may start an agent there too
         with self._lock:
             running = sum(1 for s in self._sessions.values() if s.status == "running")
             if running >= settings.session_cap:
@@ -206,12 +206,3 @@ def _missing_message(agent: agents.Agent) -> str:
             "or has failed. Open the Setup page to see it and retry, or use \"Install now\" on its Launch card."
         )
     return f"{agent.name} cannot start: the program '{agent.executable}' is not installed on this machine."
-
-
-def _trust(home: Path, folder: Path) -> None:
-    """Starting an agent in a folder is the user's trust decision: record it,
-    or the agent opens on a "trust this folder?" dialog (Claude's default exits)."""
-    try:
-        trust_project(home, folder)
-    except OSError as exc:
-        log.warning("Could not mark %s as trusted for the agents: %s", folder, exc.strerror or exc)
