@@ -1,1 +1,11 @@
-"""TODO"""
+"""Terminals: PTY sessions, their viewers, and the HTTP/WebSocket routes that reach them.
+
+``session`` (one PTY, its scrollback and viewers), ``registry`` (every
+session: cap, idle close), ``pump`` (PTY I/O on the server's event loop),
+``viewers`` (each viewer's bounded queue), ``scrollback``, ``protocol``
+(control messages and close codes), ``procs`` (ending a session's
+processes), ``uploads``, ``errors`` and ``routes``.
+
+May import: ``lib.settings``, ``lib.agents`` (what to start, folder trust),
+``lib.runtime`` (routes only, for the services). Never ``lib.access`` or the UI.
+"""
