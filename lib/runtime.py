@@ -54,7 +54,7 @@ class Runtime:
         self.owner.start()
         try:
             install_hook(settings.home)
-        except Exception as exc:  # sync is optional; the terminals must still start
+        except Exception as exc:  # noqa: BLE001 - sync is optional; the terminals must still start
             log.warning("Could not install the git hook for workspace sync: %s", exc)
         self.setup.start(settings)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lib import statefile
 
@@ -185,7 +186,8 @@ def validate(field: str, value: Any) -> Any:
         try:
             return PermissionMode(text)
         except ValueError:
-            raise SettingsError(f"permission mode must be one of {', '.join(m.value for m in PermissionMode)}") from None
+            choices = ", ".join(m.value for m in PermissionMode)
+            raise SettingsError(f"permission mode must be one of {choices}") from None
     if field == "theme":
         if text not in THEMES:
             raise SettingsError(f"theme must be one of {', '.join(THEMES)}")

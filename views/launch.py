@@ -35,7 +35,8 @@ def _project_picker(settings: Settings) -> tuple[Path | None, str | None]:
     """The folder sessions start in, or (None, name) when a new project is wanted."""
     projects = list_projects(settings)
     options = [*projects, NEW_PROJECT]
-    default = settings.default_project if settings.default_project in projects else (projects[0] if projects else NEW_PROJECT)
+    fallback = projects[0] if projects else NEW_PROJECT
+    default = settings.default_project if settings.default_project in projects else fallback
     left, right = st.columns([2, 3])
     choice = left.selectbox("Project", options, index=options.index(default), key="launch_project",
                             help=f"Folders in {settings.projects_dir}. Commits there sync to your workspace.")

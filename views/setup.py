@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.settings import load_settings
 from lib.agents.setup import FAILED, OK, PENDING, RUNNING, SKIPPED, StepState
 from lib.runtime import runtime
+from lib.settings import load_settings
 
 _STATUS = {RUNNING: "running", OK: "complete", SKIPPED: "complete", FAILED: "error", PENDING: "running"}
 

@@ -13,11 +13,20 @@ from typing import Any
 
 import streamlit as st
 
-from lib.workspace import endpoints, tokens
 from lib.agents import AGENTS, ConfigState
-from lib.settings import PERMISSION_WARNING, THEMES, PermissionMode, Settings, SettingsError, load_settings, reset_overrides, save_overrides
 from lib.agents.setup import FAILED, OK, RUNNING, SKIPPED
 from lib.runtime import runtime
+from lib.settings import (
+    PERMISSION_WARNING,
+    THEMES,
+    PermissionMode,
+    Settings,
+    SettingsError,
+    load_settings,
+    reset_overrides,
+    save_overrides,
+)
+from lib.workspace import endpoints, tokens
 
 _KEY = "sb_"  # prefix of the settings widgets' keys, cleared after save/reset
 
@@ -28,7 +37,8 @@ def _setup_summary() -> None:
     steps = setup.steps()
     failed = [s for s in steps if s.state == FAILED]
     if state == OK:
-        st.caption(f":material/check_circle: Setup done{f' in {setup.total_s:.1f} s' if setup.total_s is not None else ''}")
+        took = f" in {setup.total_s:.1f} s" if setup.total_s is not None else ""
+        st.caption(f":material/check_circle: Setup done{took}")
     elif state == FAILED:
         st.error(f"Setup: {len(failed)} step(s) failed: {', '.join(s.label for s in failed)}", icon=":material/error:")
         st.page_link("views/setup.py", label="See errors and retry", icon=":material/build:")
@@ -44,7 +54,8 @@ def _token_section(settings: Settings) -> None:
     status = store.verify_in_background(settings)
     st.markdown("**Workspace token**")
     if status.state == tokens.OK:
-        st.caption(f":material/check_circle: Works{f' for {status.user}' if status.user else ''} (from {status.source}).")
+        who = f" for {status.user}" if status.user else ""
+        st.caption(f":material/check_circle: Works{who} (from {status.source}).")
     elif status.state == tokens.UNCHECKED:
         st.caption(f"Token from {status.source}; checking it…")
     elif status.state == tokens.UNREACHABLE:
@@ -96,7 +107,7 @@ def _model_input(label: str, field: str, current: str, names: list[str] | None) 
 
 
 def _clear_widgets() -> None:
-    for key in [k for k in st.session_state.keys() if str(k).startswith(_KEY) and k != "sb_token_input"]:
+    for key in [k for k in st.session_state if str(k).startswith(_KEY) and k != "sb_token_input"]:
         del st.session_state[key]
 
 

@@ -12,13 +12,13 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping
 
 from lib import statefile
-from lib.workspace.client import describe_error, pat_client, service_principal_client
 from lib.settings import home_dir, is_databricks_app, normalize_host
+from lib.workspace.client import describe_error, pat_client, service_principal_client
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from lib.agents import files
-from lib.agents.base import CODING_AGENT_HEADERS, PROVIDER_ID, Agent, ConfigResult, ConfigState, model_base_url, unconfigured
+from lib.agents.base import (
+    CODING_AGENT_HEADERS,
+    PROVIDER_ID,
+    Agent,
+    ConfigResult,
+    ConfigState,
+    model_base_url,
+    unconfigured,
+)
 from lib.settings import PermissionMode, Settings
 
 # (approval_policy, sandbox_mode) per mode. "untrusted" asks before any

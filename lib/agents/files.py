@@ -66,7 +66,7 @@ def update_ini_default(text: str, values: dict[str, str], drop: tuple[str, ...] 
     by hand, so this edits lines.
     """
     lines = text.splitlines()
-    start = next((i for i, l in enumerate(lines) if l.strip().upper() == "[DEFAULT]"), None)
+    start = next((i for i, line in enumerate(lines) if line.strip().upper() == "[DEFAULT]"), None)
     if start is None:
         head = ["[DEFAULT]", *(f"{k} = {v}" for k, v in values.items())]
         rest = lines if lines else []

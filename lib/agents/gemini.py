@@ -26,7 +26,10 @@ from lib.settings import PermissionMode, Settings
 # (only its command-line flag turns it on), so "run everything" is a user
 # policy that allows every tool, which is what the flag does.
 APPROVAL_MODES = {PermissionMode.ASK: "default", PermissionMode.EDITS: "auto_edit", PermissionMode.ALL: "default"}
-ALLOW_ALL_POLICY = '# Written by Coda: "run everything without asking".\n[[rule]]\ntoolName = "*"\ndecision = "allow"\npriority = 100\n'
+ALLOW_ALL_POLICY = (
+    '# Written by Coda: "run everything without asking".\n'
+    '[[rule]]\ntoolName = "*"\ndecision = "allow"\npriority = 100\n'
+)
 POLICY_FILE = Path(".gemini") / "policies" / "coda.toml"
 
 

@@ -21,9 +21,9 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from lib.agents.base import Agent
 from lib.agents.registry import local_bin
@@ -90,8 +90,9 @@ def is_installed(agent: Agent, home: Path, env: Mapping[str, str] | None = None)
 
 def _npm_error(output: str) -> str:
     """The informative lines of npm's output ("npm error ..."), shortened for the UI."""
-    lines = [l.strip() for l in output.splitlines() if l.strip()]
-    errors = [l for l in lines if l.lower().startswith(("npm err", "npm error")) and "A complete log" not in l]
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines
+              if line.lower().startswith(("npm err", "npm error")) and "A complete log" not in line]
     chosen = errors or lines[-5:]
     text = " / ".join(chosen)[-600:]
     return text or "npm failed without output"
@@ -117,7 +118,9 @@ def install(
         return InstallResult(ok=True, skipped=True, version=installed_version(agent, home))
     npm = shutil.which("npm", path=env.get("PATH"))
     if npm is None:
-        return InstallResult(ok=False, error="npm is not installed on this machine (Node.js is needed for the agent CLIs)")
+        return InstallResult(
+            ok=False, error="npm is not installed on this machine (Node.js is needed for the agent CLIs)"
+        )
     spec = package_spec(agent, env)
     prefix = prefix_dir(home)
     prefix.mkdir(parents=True, exist_ok=True)

@@ -17,11 +17,11 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from collections.abc import Callable, Mapping
 
 from lib.agents import config as agent_config
 from lib.agents import installer
@@ -169,7 +169,7 @@ class BootSetup:
             if not self._started:
                 return PENDING
             states = [s.state for s in self._steps.values()]
-            if self._thread is not None and self._thread.is_alive() or RUNNING in states:
+            if (self._thread is not None and self._thread.is_alive()) or RUNNING in states:
                 return RUNNING
             if FAILED in states:
                 return FAILED

@@ -54,6 +54,7 @@ def describe_error(exc: BaseException, host: str | None = None) -> str:
     text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
     chain = [exc, exc.__cause__, exc.__context__]
     where = f" at {host}" if host else ""
-    if any(isinstance(e, (ConnectionError, TimeoutError)) for e in chain if e is not None) or "Invalid URL 'None'" in text:
+    unreachable = any(isinstance(e, (ConnectionError, TimeoutError)) for e in chain if e is not None)
+    if unreachable or "Invalid URL 'None'" in text:
         return f"the workspace{where} did not answer (connection refused or timed out)"
     return f"{type(exc).__name__}: {text}"

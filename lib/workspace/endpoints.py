@@ -32,7 +32,7 @@ def fetch_endpoint_names(host: str, token: str, *, timeout_s: int = LIST_TIMEOUT
     """Names of all serving endpoints, sorted; ``None`` when the workspace cannot be asked."""
     try:
         names = [e.name for e in pat_client(host, token, retry_timeout_s=timeout_s).serving_endpoints.list() if e.name]
-    except Exception as exc:  # the picker degrades to free text; say why in the log
+    except Exception as exc:  # noqa: BLE001 - the picker degrades to free text; say why in the log
         log.info("Could not list serving endpoints: %s", describe_error(exc).replace(token, "[token]"))
         return None
     return sorted(set(names))
