@@ -41,13 +41,27 @@ def warn_if_exposed(address: str | None) -> None:
         )
 
 
+def loopback_url(address: str | None, port: int, base_path: str | None) -> str | None:
+    """How a process on this machine reaches the app; ``None`` when it listens elsewhere only."""
+    if address and address not in ("0.0.0.0", "::", "localhost"):
+        try:
+            if not ipaddress.ip_address(address).is_loopback:
+                return None
+        except ValueError:
+            return None
+    base = (base_path or "").strip("/")
+    return f"http://127.0.0.1:{port}" + (f"/{base}" if base else "")
+
+
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     configure_logging()
     from streamlit import config
 
     warn_if_exposed(config.get_option("server.address"))
-    runtime().start(asyncio.get_running_loop())
+    runtime().start(asyncio.get_running_loop(), loopback_url(config.get_option("server.address"),
+                                                             config.get_option("server.port"),
+                                                             config.get_option("server.baseUrlPath")))
     log.info("Coda is up.")
     try:
         yield

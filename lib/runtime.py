@@ -46,9 +46,14 @@ class Runtime:
         state = self.owner.state
         return (state.owner, state.display_name) if state.resolved else (None, None)
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Serve PTYs from ``loop`` and start the background work; returns at once."""
+    def start(self, loop: asyncio.AbstractEventLoop, app_url: str | None = None) -> None:
+        """Serve PTYs from ``loop`` and start the background work; returns at once.
+
+        ``app_url`` is the app's own loopback address, handed to every session
+        so its processes can report to the app.
+        """
         self.sessions.use_pump(LoopPump(loop))
+        self.sessions.app_url = app_url
         settings = self.settings()
         settings.projects_dir.mkdir(parents=True, exist_ok=True)
         self.owner.start()

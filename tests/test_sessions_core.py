@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,23 +14,59 @@ import httpx
 import pytest
 
 from lib.terminal import procs
+from lib.terminal.pump import LoopPump
 from lib.terminal.registry import SessionRegistry, clean_label
 from lib.terminal.scrollback import Scrollback
+from lib.terminal.session import PAUSE_AT
 from lib.settings import Settings
 from lib.terminal.uploads import safe_name
 from tests.appserver import start_app
 from tests.termclient import TermClient
 
 
-def registry_for(tmp_path: Path, **overrides) -> SessionRegistry:
-    settings = replace(Settings(home=tmp_path), **overrides)
-    return SessionRegistry(lambda: settings)
+@pytest.fixture
+def loop():
+    """A running event loop in a background thread: PTY output is read on a loop, as in the app."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="test-loop", daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    loop.close()
 
 
-def test_idle_sessions_without_clients_are_closed(tmp_path):
-    reg = registry_for(tmp_path, idle_timeout_s=60)
+@pytest.fixture
+def registry_for(tmp_path, loop):
+    """Makes registries served by ``loop``; their sessions are closed while it still runs."""
+    made = []
+
+    def make(**overrides) -> SessionRegistry:
+        settings = replace(Settings(home=tmp_path), **overrides)
+        made.append(SessionRegistry(lambda: settings, pump=LoopPump(loop)))
+        return made[-1]
+
+    yield make
+    for reg in made:
+        reg.close_all()
+
+
+def wait_for(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def take(client, loop) -> bytes:
+    """What a viewer's transport does: take everything queued (on the loop)."""
+    return asyncio.run_coroutine_threadsafe(client.get(), loop).result(timeout=10)
+
+
+def test_idle_sessions_without_clients_are_closed(registry_for, loop):
+    reg = registry_for(idle_timeout_s=60)
     watched, idle = reg.create("bash"), reg.create("bash")
-    client, _ = watched.attach(asyncio.new_event_loop())
+    client, _ = watched.attach(loop)
     assert reg.close_idle(now=time.time() + 30) == []
     assert reg.close_idle(now=time.time() + 120) == [idle.id]
     assert [s.id for s in reg.list()] == [watched.id]
@@ -38,8 +75,63 @@ def test_idle_sessions_without_clients_are_closed(tmp_path):
     assert reg.close_idle(now=time.time() + 120) == [watched.id]
 
 
-def test_cap_counts_running_sessions_only(tmp_path):
-    reg = registry_for(tmp_path, session_cap=2)
+def test_pty_layer_reads_writes_and_reports_the_exit(loop, tmp_path):
+    output, codes, ended = [], [], threading.Event()
+
+    def on_exit(code):
+        codes.append(code)
+        ended.set()
+
+    pty = LoopPump(loop).spawn(
+        ["/bin/sh", "-c", "read x; echo got-$x; exit 5"], cwd=str(tmp_path), env={"PATH": os.environ["PATH"]},
+        cols=80, rows=24, on_read=output.append, on_exit=on_exit,
+    )
+    pty.write(b"hi\n")
+    assert ended.wait(10) and codes == [5]
+    assert b"got-hi" in b"".join(output)  # every byte is read before the exit is reported
+    pty.kill(0.1)
+    pty.resume()  # harmless after the end
+
+
+def test_a_registry_without_a_loop_starts_nothing(tmp_path):
+    with pytest.raises(RuntimeError, match="event loop"):
+        SessionRegistry(lambda: Settings(home=tmp_path)).create("bash")
+
+
+def test_every_viewer_behind_pauses_the_program_until_one_catches_up(registry_for, loop):
+    session = registry_for().create("bash")
+    slow, _ = session.attach(loop)
+    session.write(b"head -c 20000000 /dev/zero | tr '\\0' y; echo; echo done-$((2+2))\r")
+    wait_for(lambda: slow.pending > PAUSE_AT)
+    time.sleep(0.5)
+    level = slow.pending  # paused: the queue no longer grows, far below the drop limit
+    time.sleep(0.5)
+    assert slow.pending == level < slow.limit and not slow.overflowed
+    assert session.status == "running"
+    got = bytearray()
+    while b"done-4" not in got[-64:]:
+        got += take(slow, loop)
+        session.resume_output()  # the transport says its viewer caught up
+    assert got.count(b"y") >= 20_000_000  # nothing dropped
+
+
+def test_a_viewer_that_catches_up_unpauses_and_a_stalled_one_is_dropped(registry_for, loop):
+    session = registry_for().create("bash")
+    stalled, _ = session.attach(loop)
+    session.write(b"head -c 20000000 /dev/zero | tr '\\0' y; echo; echo done-$((2+2))\r")
+    wait_for(lambda: stalled.pending > PAUSE_AT)  # the only viewer is behind: paused
+    live, replay = session.attach(loop)
+    session.resume_output()  # the new viewer's transport sent the replay: it is caught up
+    got = bytearray(replay)
+    while b"done-4" not in got[-64:]:
+        got += take(live, loop)
+        session.resume_output()
+    assert got.count(b"y") >= 20_000_000
+    assert stalled.overflowed  # more than its limit behind while another kept up (4408 in the app)
+
+
+def test_cap_counts_running_sessions_only(registry_for):
+    reg = registry_for(session_cap=2)
     a = reg.create("bash")
     reg.create("bash")
     with pytest.raises(Exception) as err:

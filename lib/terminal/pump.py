@@ -1,9 +1,16 @@
-"""One thread that moves bytes between every PTY and its session.
+"""The PTY layer: child processes on PTYs, their I/O served by the server's event loop.
 
-A single selector thread serves all PTYs: it sleeps in ``select`` until a PTY
-has output or can take pending input, so idle sessions cost no CPU and no
-thread each. Reads are drained in a burst (up to ``BURST`` bytes) so heavy
-output turns into few, large WebSocket frames.
+Everything a session needs from a PTY is in the two protocols below, as in
+ttyd's ``pty.h``: spawn with a read and an exit callback, then write, pause,
+resume, resize, kill. This layer knows nothing of sessions, viewers or
+WebSockets; flow control is decided above it and only *applied* here
+(``pause``/``resume``).
+
+``LoopPump`` is the one implementation. Each PTY's fd is watched by the
+server's own event loop (``add_reader``/``add_writer``), so idle sessions cost
+no CPU and no thread, and output reaches the WebSocket without a hop between
+threads (the larger part of a keystroke's echo time). Reads are drained in a
+burst (up to ``BURST`` bytes) so heavy output turns into few, large frames.
 """
 
 from __future__ import annotations
@@ -12,139 +19,76 @@ import asyncio
 import errno
 import logging
 import os
-import selectors
 import threading
-from typing import Callable, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from ptyprocess import PtyProcess
+
+from lib.terminal import procs
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 BURST = 256 * 1024
+WRITE_SIZE = 65536
+
+ReadCallback = Callable[[bytes], None]
+"""Called on the event loop with each burst of output."""
+ExitCallback = Callable[[int | None], None]
+"""Called once with the exit code (128 + signal when killed), from the thread that reaped the child."""
 
 
-class PumpTarget(Protocol):
-    fd: int
+class Pty(Protocol):
+    """One child process on a PTY, as spawned by a ``Pump``."""
 
-    def on_output(self, data: bytes) -> None: ...
-    def on_eof(self) -> None: ...
-    def flush_input(self) -> bool: ...
-    def has_input(self) -> bool: ...
+    pid: int
 
+    def write(self, data: bytes) -> None:
+        """Queue input; never blocks. What the PTY cannot take now follows as the program reads, in order."""
 
-class PtyPump:
-    def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._lock = threading.Lock()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._pending: list[Callable[[], None]] = []
-        self._thread = threading.Thread(target=self._run, name="pty-pump", daemon=True)
-        self._thread.start()
+    @property
+    def pending_input(self) -> int:
+        """Bytes written but not yet taken by the PTY."""
 
-    # Registration happens on the pump thread only, so the selector needs no lock.
-    def _call(self, fn: Callable[[], None]) -> None:
-        with self._lock:
-            self._pending.append(fn)
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # a wake-up is already pending
+    def pause(self) -> None:
+        """Stop reading output until ``resume`` (the program then blocks on a full PTY)."""
 
-    def add(self, target: PumpTarget) -> None:
-        self._call(lambda: self._selector.register(target.fd, selectors.EVENT_READ, target))
+    def resume(self) -> None:
+        """Read output again after ``pause``; harmless when not paused or after the end."""
 
-    def remove(self, target: PumpTarget) -> None:
-        """Stop watching ``target``; returns once the pump has let go of its fd.
+    def resize(self, cols: int, rows: int) -> None: ...
 
-        Waiting matters: the caller closes the fd next, and the number may be
-        reused by the next PTY at once.
-        """
-        done = threading.Event()
+    def foreground_pid(self) -> int | None:
+        """Process group in front on the terminal (``vim``, ``claude``...), None when unknown."""
 
-        def drop() -> None:
-            try:
-                self._selector.unregister(target.fd)
-            except (KeyError, ValueError):
-                pass
-            done.set()
-
-        if threading.current_thread() is self._thread:
-            drop()
-            return
-        self._call(drop)
-        done.wait(timeout=5)
-
-    def pause(self, target: PumpTarget) -> None:
-        """Stop reading ``target`` until ``resume`` (flow control)."""
-        self._call(lambda: self._set_events(target, selectors.EVENT_WRITE) if target.has_input() else self._drop(target))
-
-    def resume(self, target: PumpTarget) -> None:
-        def again() -> None:
-            try:
-                self._selector.register(target.fd, selectors.EVENT_READ, target)
-            except (KeyError, ValueError):
-                self._set_events(target, selectors.EVENT_READ | (selectors.EVENT_WRITE if target.has_input() else 0))
-
-        self._call(again)
-
-    def _drop(self, target: PumpTarget) -> None:
-        try:
-            self._selector.unregister(target.fd)
-        except (KeyError, ValueError):
-            pass
-
-    def want_write(self, target: PumpTarget) -> None:
-        """Ask to be told when the PTY can take more input."""
-        self._call(lambda: self._set_events(target, selectors.EVENT_READ | selectors.EVENT_WRITE))
-
-    def _set_events(self, target: PumpTarget, events: int) -> None:
-        try:
-            self._selector.modify(target.fd, events, target)
-        except (KeyError, ValueError):
-            pass
-
-    def _run(self) -> None:
-        while True:
-            for key, events in self._selector.select():
-                target = key.data
-                if target is None:
-                    self._drain_wakeups()
-                    continue
-                if events & selectors.EVENT_WRITE and target.flush_input():
-                    self._set_events(target, selectors.EVENT_READ)
-                if events & selectors.EVENT_READ:
-                    self._read(target)
-
-    def _drain_wakeups(self) -> None:
-        try:
-            while os.read(self._wake_r, 4096):
-                pass
-        except BlockingIOError:
-            pass
-        with self._lock:
-            pending, self._pending = self._pending, []
-        for fn in pending:
-            fn()
-
-    def _read(self, target: PumpTarget) -> None:
-        if drain(target):
-            try:
-                self._selector.unregister(target.fd)
-            except (KeyError, ValueError):
-                pass
-            target.on_eof()
+    def kill(self, grace_s: float = 1.0) -> None:
+        """End every process of the PTY's session, reap the child and free the PTY (blocking)."""
 
 
-def drain(target: PumpTarget) -> bool:
-    """Read what the PTY has (up to ``BURST``), hand it over; True at end of file."""
+class Pump(Protocol):
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str],
+        cols: int,
+        rows: int,
+        on_read: ReadCallback,
+        on_exit: ExitCallback,
+    ) -> Pty:
+        """Start ``argv`` on a new PTY (a session leader with it as controlling terminal)."""
+
+
+def drain(fd: int) -> tuple[bytes, bool]:
+    """Read what the PTY has (up to ``BURST``): (output, at end of file)."""
     chunks: list[bytes] = []
     total = 0
     eof = False
     while total < BURST:
         try:
-            data = os.read(target.fd, READ_SIZE)
+            data = os.read(fd, READ_SIZE)
         except BlockingIOError:
             break
         except OSError as exc:  # EIO: the other side of the PTY is closed
@@ -157,23 +101,70 @@ def drain(target: PumpTarget) -> bool:
             break
         chunks.append(data)
         total += len(data)
-    if chunks:
-        target.on_output(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    return eof
+    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), eof
 
 
 class LoopPump:
-    """The same job done by the server's own event loop (``add_reader``).
-
-    Output then reaches the WebSocket without a hop between threads, which
-    is the larger part of a keystroke's echo time. Used once the app's
-    lifespan has handed over its loop; the thread pump serves otherwise.
-    """
+    """Serves every PTY from one asyncio event loop (the server's, handed over by its lifespan)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
 
-    def _on_loop(self, fn: Callable[[], None]) -> None:
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str],
+        cols: int,
+        rows: int,
+        on_read: ReadCallback,
+        on_exit: ExitCallback,
+    ) -> LoopPty:
+        proc = PtyProcess.spawn(list(argv), cwd=cwd, env=dict(env), dimensions=(rows, cols))
+        return LoopPty(self.loop, proc, on_read, on_exit)
+
+
+class LoopPty:
+    """A PTY whose reads and pending writes run on the loop.
+
+    Methods may be called from any thread: what must touch the loop's
+    watchers is run on the loop (inline when already there, which is the
+    case for keystrokes and flow control in the app).
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, proc: PtyProcess, on_read: ReadCallback, on_exit: ExitCallback
+    ) -> None:
+        self.loop = loop
+        self.proc = proc
+        self.pid: int = proc.pid
+        self.fd: int = proc.fd
+        self._on_read = on_read
+        self._on_exit = on_exit
+        self._input = bytearray()  # non-empty <=> a writer is registered (loop only)
+        self._ended = False  # EOF seen or killed: the loop no longer watches the fd
+        self._reaped = threading.Event()
+        self._reap_lock = threading.Lock()
+        self._killed = False
+        os.set_blocking(self.fd, False)
+        self._soon(self._watch)
+
+    # --- running things on the loop ------------------------------------------
+    def _in_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def _soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop: now when called there, else as soon as it can."""
+        if self._in_loop():
+            fn()
+        else:
+            self.loop.call_soon_threadsafe(fn)
+
+    def _on_loop_wait(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the loop and return once it ran (from any thread)."""
         if self._in_loop():
             fn()
@@ -186,64 +177,122 @@ class LoopPump:
             finally:
                 done.set()
 
-        self.loop.call_soon_threadsafe(run)
+        try:
+            self.loop.call_soon_threadsafe(run)
+        except RuntimeError:  # the loop is closed: nothing watches the fd any more
+            fn()
+            return
         done.wait(timeout=5)
 
-    def _in_loop(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            return False
-
-    def add(self, target: PumpTarget) -> None:
-        self._on_loop(lambda: self.loop.add_reader(target.fd, self._read, target))
-
-    def remove(self, target: PumpTarget) -> None:
-        def drop() -> None:
-            self.loop.remove_reader(target.fd)
-            self.loop.remove_writer(target.fd)
-
-        self._on_loop(drop)
-
-    def want_write(self, target: PumpTarget) -> None:
-        def writable() -> None:
-            if target.flush_input():
-                self.loop.remove_writer(target.fd)
-
-        self._on_loop(lambda: self.loop.add_writer(target.fd, writable))
-
-    def pause(self, target: PumpTarget) -> None:
-        self._on_loop(lambda: self.loop.remove_reader(target.fd))
-
-    def resume(self, target: PumpTarget) -> None:
-        def again() -> None:
+    # --- output --------------------------------------------------------------
+    def _watch(self) -> None:
+        if not self._ended:
             try:
-                self.loop.add_reader(target.fd, self._read, target)
+                self.loop.add_reader(self.fd, self._readable)
             except (OSError, ValueError):  # closed meanwhile
                 pass
 
-        self._on_loop(again)
+    def _readable(self) -> None:
+        data, eof = drain(self.fd)
+        if data:
+            self._on_read(data)
+        if eof:
+            self._end()
+            threading.Thread(target=self._reap, name=f"reap-{self.pid}", daemon=True).start()
 
-    def _read(self, target: PumpTarget) -> None:
-        if drain(target):
-            self.loop.remove_reader(target.fd)
-            target.on_eof()
+    def pause(self) -> None:
+        self._soon(lambda: self.loop.remove_reader(self.fd))
 
+    def resume(self) -> None:
+        self._soon(self._watch)
 
-_pump: PtyPump | LoopPump | None = None
-_pump_lock = threading.Lock()
+    # --- input ---------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self._in_loop():  # a keystroke from the WebSocket: straight to the PTY
+            self._write(data)
+        else:
+            self.loop.call_soon_threadsafe(self._write, data)
 
+    @property
+    def pending_input(self) -> int:
+        return len(self._input)
 
-def use_event_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Serve PTYs started from now on from ``loop`` (called by the lifespan)."""
-    global _pump
-    with _pump_lock:
-        _pump = LoopPump(loop)
+    def _write(self, data: bytes) -> None:
+        if self._ended:
+            return
+        waiting = bool(self._input)
+        self._input += data
+        if not waiting and not self._flush():
+            self.loop.add_writer(self.fd, self._writable)
 
+    def _writable(self) -> None:
+        if self._flush():
+            self.loop.remove_writer(self.fd)
 
-def get_pump() -> PtyPump | LoopPump:
-    global _pump
-    with _pump_lock:
-        if _pump is None:
-            _pump = PtyPump()
-        return _pump
+    def _flush(self) -> bool:
+        """Write what the PTY takes now; True when nothing is left."""
+        while self._input:
+            try:
+                n = os.write(self.fd, self._input[:WRITE_SIZE])
+            except BlockingIOError:
+                return False
+            except OSError:  # the PTY is gone; drop what cannot be delivered
+                self._input.clear()
+                return True
+            del self._input[:n]
+        return True
+
+    # --- the rest --------------------------------------------------------------
+    def resize(self, cols: int, rows: int) -> None:
+        if not self._ended:
+            self.proc.setwinsize(rows, cols)
+
+    def foreground_pid(self) -> int | None:
+        if self._ended:
+            return None
+        try:
+            return os.tcgetpgrp(self.fd)
+        except OSError:
+            return None
+
+    def _end(self) -> None:
+        """Stop watching the fd (loop only). Needed before it is closed: the number is reused at once."""
+        self._ended = True
+        self._input.clear()
+        self.loop.remove_reader(self.fd)
+        self.loop.remove_writer(self.fd)
+
+    def _reap(self) -> None:
+        with self._reap_lock:
+            if self._reaped.is_set():
+                return
+            try:
+                self.proc.wait()
+            except Exception:  # noqa: BLE001 - already reaped elsewhere
+                pass
+            code = self.proc.exitstatus
+            if code is None and self.proc.signalstatus is not None:
+                code = 128 + self.proc.signalstatus
+            try:
+                self._on_exit(code)
+            finally:
+                self._reaped.set()
+
+    def kill(self, grace_s: float = 1.0) -> None:
+        """End every process of the session (HUP, TERM, KILL), reap the child, free the PTY.
+
+        Blocking (it waits ``grace_s`` per signal for programs to save their
+        state): call it off the loop.
+        """
+        if self._killed:
+            return
+        self._killed = True
+        procs.end_session(self.pid, grace_s)
+        if not self._reaped.wait(timeout=2.0):
+            # No EOF seen (a leftover held the PTY open): reap the leader here.
+            self._on_loop_wait(self._end)
+            self._reap()
+        self._on_loop_wait(self._end)
+        # Close through ptyprocess so its __del__ never closes a reused fd number.
+        self.proc.fileobj.close()
+        self.proc.closed = True

@@ -1,9 +1,9 @@
-"""The one session registry of this process.
+"""All terminal sessions of this process: create, find, rename, close, and the cap.
 
-It lives at module level, not inside ``st.cache_resource``: any browser can
-ask Streamlit to clear caches, and that must never lose or orphan a PTY.
-Pages reach it through a cached accessor that just returns this object;
-routes import it directly.
+The ``Runtime`` holds the one registry at module level, not inside
+``st.cache_resource``: any browser can ask Streamlit to clear caches, and
+that must never lose or orphan a PTY. Idle sessions (nobody attached for
+longer than the idle timeout) are closed by a background thread.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lib import agents
 from lib.agents.config import trust_project
-from lib.terminal.pump import LoopPump, PtyPump
+from lib.settings import Settings, load_settings
+from lib.terminal import keys
+from lib.terminal.keys import SessionKeys
+from lib.terminal.pump import Pump
 from lib.terminal.session import (
     ProgramMissing,
     PtySession,
@@ -25,10 +28,10 @@ from lib.terminal.session import (
     SessionError,
     SessionSpec,
     UnknownSession,
+    new_session_id,
     resolve_argv,
     session_env,
 )
-from lib.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +46,32 @@ def clean_label(label: str | None, fallback: str) -> str:
 
 
 class SessionRegistry:
-    def __init__(self, settings: Callable[[], Settings] = load_settings, pump: PtyPump | LoopPump | None = None) -> None:
+    """Every session of this process.
+
+    PTY output is read on an event loop, so starting a session needs a pump:
+    passed here (tests, with a loop of their own) or handed over by
+    ``Runtime.start`` through ``use_pump`` once the server's loop runs.
+    """
+
+    def __init__(self, settings: Callable[[], Settings] = load_settings, pump: Pump | None = None) -> None:
         self._settings = settings
         self._pump = pump
+        self.keys = SessionKeys()
+        # The app's own loopback address, given to each session so its
+        # processes (agent hooks, model calls) can reach the app.
+        self.app_url: str | None = None
         self._lock = threading.Lock()
         self._sessions: dict[str, PtySession] = {}
         self._reaper: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def use_pump(self, pump: PtyPump | LoopPump) -> None:
+    def use_pump(self, pump: Pump) -> None:
         """Serve sessions started from now on with ``pump`` (the lifespan hands over its loop)."""
         self._pump = pump
 
-    def _get_pump(self) -> PtyPump | LoopPump:
+    def _get_pump(self) -> Pump:
         if self._pump is None:
-            self._pump = PtyPump()
+            raise RuntimeError("no event loop serves the terminals yet: start the Runtime (or pass pump=) first")
         return self._pump
 
     # --- queries -----------------------------------------------------------
@@ -109,7 +123,11 @@ class SessionRegistry:
             raise SessionError(f"unknown agent '{str(agent)[:40]}'; choose one of: {known}")
         folder = self.resolve_cwd(cwd, settings)
         command = spec_agent.resume_command if resume and spec_agent.resume_command else spec_agent.command
+        session_id = new_session_id()
         env = {**session_env(settings.home, folder), **spec_agent.session_env(settings)}
+        env[keys.KEY_ENV] = self.keys.issue(session_id)
+        if self.app_url:
+            env[keys.APP_URL_ENV] = self.app_url
         argv = resolve_argv(command, env)
         if argv is None:
             raise ProgramMissing(_missing_message(spec_agent))
@@ -122,6 +140,7 @@ class SessionRegistry:
                     "close a session you no longer need (or raise the cap in the sidebar) and try again"
                 )
             spec = SessionSpec(
+                id=session_id,
                 agent=spec_agent.id,
                 argv=list(argv),
                 cwd=folder,
@@ -133,6 +152,7 @@ class SessionRegistry:
             try:
                 session = PtySession(spec, self._get_pump())
             except OSError as exc:
+                self.keys.revoke(session_id)
                 raise SessionError(f"could not start {spec_agent.name}: {exc.strerror or exc}") from exc
             self._sessions[session.id] = session
         log.info("Started session %s: %s in %s.", session.id, spec_agent.name, folder)
@@ -148,6 +168,7 @@ class SessionRegistry:
         session = self.get(session_id)
         with self._lock:
             self._sessions.pop(session.id, None)
+        self.keys.revoke(session.id)
         session.close()
         log.info("Closed session %s (%s).", session.id, session.agent)
 

@@ -17,13 +17,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from lib import __version__
-from lib.terminal import protocol
-from lib.terminal.viewers import ClientGone, ClientOverflow, Exited
 from lib.runtime import Runtime
 from lib.settings import load_settings
+from lib.terminal import protocol
 from lib.terminal.errors import RequestError
 from lib.terminal.session import InputTooLarge, SessionError
 from lib.terminal.uploads import save_upload
+from lib.terminal.viewers import ClientGone, ClientOverflow, Exited
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +119,20 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
                 await websocket.send_text(text)
 
         async def forward_output() -> None:
+            # This transport drives flow control: each time its viewer has caught
+            # up (replay sent, queue emptied) it tells the session, which unpauses
+            # the PTY if every viewer being behind had paused it.
             try:
                 async with send_lock:
                     await websocket.send_bytes(replay)
+                session.resume_output()
                 while True:
                     item = await client.get()
                     if isinstance(item, Exited):
                         await send_text(protocol.exit_message(item.code))
                         await websocket.close(1000, "process exited")
                         return
+                    session.resume_output()  # overlap the next PTY read with this send
                     async with send_lock:
                         await websocket.send_bytes(item)
             except ClientOverflow:

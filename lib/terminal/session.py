@@ -2,7 +2,10 @@
 
 The shell runs as a session leader with the PTY as its controlling terminal
 (ptyprocess forks, calls setsid and opens the slave), so Ctrl-C reaches the
-foreground job and job control works as in any terminal.
+foreground job and job control works as in any terminal. The PTY itself is
+behind ``lib.terminal.pump`` (spawn, write, pause, resume, resize, kill);
+its output is read on the server's event loop, so a session needs a pump
+bound to a running loop.
 """
 
 from __future__ import annotations
@@ -14,25 +17,22 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ptyprocess import PtyProcess
-
+from lib.environment import DATABRICKS, scrubbed
 from lib.terminal import procs
 from lib.terminal.errors import RequestError
-from lib.terminal.viewers import DEFAULT_CLIENT_LIMIT, Client
-from lib.terminal.pump import LoopPump, PtyPump
+from lib.terminal.pump import Pty, Pump
 from lib.terminal.scrollback import Scrollback
+from lib.terminal.viewers import DEFAULT_CLIENT_LIMIT, Client
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_INPUT = 64 * 1024 * 1024
 PAUSE_AT = 1024 * 1024  # bytes every viewer is behind before the PTY is paused
-# Never handed to a terminal: the CLIs must read the config files the app keeps
-# current, and a shell must not see the app's own credentials.
-STRIPPED_ENV_PREFIXES = ("DATABRICKS_",)
 # CI makes some CLIs (Gemini) refuse interactive use; a terminal is interactive.
 STRIPPED_ENV = {"STREAMLIT_SERVER_PORT", "STREAMLIT_SERVER_ADDRESS", "CI"}
 
@@ -63,6 +63,7 @@ class ProgramMissing(SessionError):
 
 @dataclass(frozen=True)
 class SessionSpec:
+    id: str
     agent: str
     argv: Sequence[str]
     cwd: Path
@@ -87,11 +88,7 @@ def resolve_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str] | Non
 def session_env(home: Path, cwd: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a terminal: ours, minus secrets, plus terminal facts."""
     base = os.environ if base is None else base
-    env = {
-        k: v
-        for k, v in base.items()
-        if not k.startswith(STRIPPED_ENV_PREFIXES) and k not in STRIPPED_ENV
-    }
+    env = scrubbed(base, DATABRICKS, STRIPPED_ENV)
     local_bin = str(home / ".local" / "bin")
     path = [p for p in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":") if p and p != local_bin]
     env.update(
@@ -105,9 +102,30 @@ def session_env(home: Path, cwd: Path, base: Mapping[str, str] | None = None) ->
     return env
 
 
+def new_session_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
 class PtySession:
-    def __init__(self, spec: SessionSpec, pump: PtyPump | LoopPump, *, cols: int = 120, rows: int = 32) -> None:
-        self.id = uuid.uuid4().hex[:12]
+    """One program on a PTY, the scrollback of its output and the viewers watching it.
+
+    Output arrives through the PTY layer's read callback on the event loop;
+    it is appended to the scrollback and to every viewer's queue under one
+    lock, which is what lets ``attach`` promise each byte exactly once.
+
+    Flow control (README "Slow viewers") is decided here, from the viewers'
+    queue levels this session owns, and driven by the transport: when a read
+    leaves *every* viewer more than ``PAUSE_AT`` behind, the PTY is paused,
+    so the program blocks as in any terminal and nothing is dropped. Each
+    transport calls ``resume_output`` when its viewer has caught up (queue
+    emptied, replay sent); the first one to do so unpauses the PTY. A viewer
+    does not call back into its session: it is only a queue. One viewer far
+    behind while another keeps up overflows its own queue (``Client.limit``)
+    and is disconnected; the others never wait for it.
+    """
+
+    def __init__(self, spec: SessionSpec, pump: Pump, *, cols: int = 120, rows: int = 32) -> None:
+        self.id = spec.id
         self.agent = spec.agent
         self.label = spec.label
         self.cwd = spec.cwd
@@ -116,20 +134,16 @@ class PtySession:
         self.detached_since: float | None = self.created_at
         self.exit_code: int | None = None
         self.status = "running"
-        self._pump = pump
         self._lock = threading.Lock()
         self._clients: set[Client] = set()
         self._scrollback = Scrollback(spec.scrollback_bytes)
-        self._input = bytearray()
         self._paused = False
         self._closed = False
-        self._reaped = threading.Event()
-        self._reap_lock = threading.Lock()
-        self.proc = PtyProcess.spawn(list(spec.argv), cwd=str(spec.cwd), env=dict(spec.env), dimensions=(rows, cols))
-        self.pid = self.proc.pid
-        self.fd = self.proc.fd
-        os.set_blocking(self.fd, False)
-        pump.add(self)
+        self._pty: Pty = pump.spawn(
+            spec.argv, cwd=str(spec.cwd), env=spec.env, cols=cols, rows=rows,
+            on_read=self._on_read, on_exit=self._on_exit,
+        )
+        self.pid = self._pty.pid
 
     # --- facts -------------------------------------------------------------
     @property
@@ -140,10 +154,8 @@ class PtySession:
         """Name of the program in front (``vim``, ``claude``...), for the session list."""
         if self.status != "running":
             return None
-        try:
-            return procs.command_name(os.tcgetpgrp(self.fd))
-        except OSError:
-            return None
+        pgid = self._pty.foreground_pid()
+        return None if pgid is None else procs.command_name(pgid)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,12 +174,15 @@ class PtySession:
 
     # --- viewers -----------------------------------------------------------
     def attach(self, loop: asyncio.AbstractEventLoop, limit: int = DEFAULT_CLIENT_LIMIT) -> tuple[Client, bytes]:
-        """Register a viewer and hand it the replay.
+        """Register a viewer (woken on ``loop``) and hand it the replay.
 
-        Both happen under the output lock, so every byte is either in the
-        replay or queued for the client afterwards: nothing twice, nothing lost.
+        The snapshot and the registration happen under the lock ``_on_read``
+        holds while it appends to the scrollback and feeds the viewers, so
+        every byte is either in the replay or queued for the viewer
+        afterwards: nothing twice, nothing lost. (In the app both run on the
+        event loop anyway; the lock keeps it true for callers on other threads.)
         """
-        client = Client(loop, limit, on_drained=self._client_drained)
+        client = Client(loop, limit)
         with self._lock:
             replay = self._scrollback.snapshot()
             self._clients.add(client)
@@ -181,118 +196,77 @@ class PtySession:
             self._clients.discard(client)
             if not self._clients:
                 self.detached_since = time.time()
-        self._client_drained()  # the one viewer holding output back may be gone
+        self.resume_output()  # the one viewer holding output back may be gone
 
-    # --- pump callbacks (pump thread) ----------------------------------------
-    def on_output(self, data: bytes) -> None:
-        with self._lock:
-            self._scrollback.append(data)
-            self.last_activity = time.time()
-            for client in self._clients:
-                client.feed(data)
-            # Flow control: when every viewer is behind, stop reading so the
-            # program waits (as in any terminal) instead of a viewer being dropped.
-            pause = bool(self._clients) and all(c.pending > PAUSE_AT for c in self._clients)
-            if pause:
-                self._paused = True
-        if pause:
-            self._pump.pause(self)
+    def resume_output(self) -> None:
+        """A viewer caught up: read the PTY again if every viewer being behind had paused it.
 
-    def _client_drained(self) -> None:
+        Called by the transport (after sending the replay, after each time it
+        empties its viewer's queue) and by ``detach``. Cheap when not paused.
+        """
         with self._lock:
             resume, self._paused = self._paused, False
         if resume and self.status == "running":
-            self._pump.resume(self)
+            self._pty.resume()
 
-    def on_eof(self) -> None:
-        threading.Thread(target=self._reap, name=f"reap-{self.id}", daemon=True).start()
+    # --- PTY callbacks -------------------------------------------------------
+    def _on_read(self, data: bytes) -> None:
+        """Output from the PTY (on the event loop)."""
+        with self._lock:
+            self._scrollback.append(data)
+            self.last_activity = time.time()
+            clients = self._clients
+            for client in clients:
+                client.feed(data)
+            pause = bool(clients) and all(c.pending > PAUSE_AT for c in clients)
+            if pause:
+                self._paused = True
+        if pause:
+            self._pty.pause()
 
-    def _reap(self) -> None:
-        with self._reap_lock:
-            if self._reaped.is_set():
-                return
-            try:
-                self.proc.wait()
-            except Exception:  # already reaped elsewhere
-                pass
-            self._record_exit()
-
-    def _record_exit(self) -> None:
-        code = self.proc.exitstatus
-        if code is None and self.proc.signalstatus is not None:
-            code = 128 + self.proc.signalstatus
+    def _on_exit(self, code: int | None) -> None:
+        """The program ended (on the thread that reaped it)."""
         with self._lock:
             self.exit_code = code
             self.status = "exited"
             for client in self._clients:
                 client.notify_exit(code)
-        self._reaped.set()
         log.info("Session %s (%s) ended with exit code %s.", self.id, self.agent, code)
 
     # --- input ---------------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Queue keystrokes or a paste of any size; never blocks the caller.
 
-        What the PTY cannot take now is written by the pump thread as soon as
+        What the PTY cannot take now is written on the event loop as soon as
         the program reads, in order.
         """
         if self.status != "running":
             return
-        with self._lock:
-            if len(self._input) + len(data) > MAX_PENDING_INPUT:
-                raise InputTooLarge(
-                    f"the terminal is still busy with {len(self._input)} bytes of earlier input; "
-                    f"paste less than {MAX_PENDING_INPUT // (1024 * 1024)} MiB at a time"
-                )
-            self._input += data
-            self.last_activity = time.time()
-            done = self._flush_locked()
-        if not done:
-            self._pump.want_write(self)
-
-    def has_input(self) -> bool:
-        return bool(self._input)
-
-    def flush_input(self) -> bool:
-        with self._lock:
-            return self._flush_locked()
-
-    def _flush_locked(self) -> bool:
-        while self._input:
-            try:
-                n = os.write(self.fd, self._input[:65536])
-            except BlockingIOError:
-                return False
-            except OSError:  # the PTY is gone; drop what cannot be delivered
-                self._input.clear()
-                return True
-            del self._input[:n]
-        return True
+        pending = self._pty.pending_input
+        if pending + len(data) > MAX_PENDING_INPUT:
+            raise InputTooLarge(
+                f"the terminal is still busy with {pending} bytes of earlier input; "
+                f"paste less than {MAX_PENDING_INPUT // (1024 * 1024)} MiB at a time"
+            )
+        self.last_activity = time.time()
+        self._pty.write(data)
 
     def resize(self, cols: int, rows: int) -> None:
         if self.status == "running":
-            self.proc.setwinsize(rows, cols)
+            self._pty.resize(cols, rows)
 
     def rename(self, label: str) -> None:
         self.label = label
 
     # --- ending --------------------------------------------------------------
     def close(self, grace_s: float = 1.0) -> None:
-        """End every process of the session, reap it and free the PTY."""
+        """End every process of the session, reap it and free the PTY (blocking)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             clients = list(self._clients)
-        procs.end_session(self.pid, grace_s)
-        if not self._reaped.wait(timeout=2.0):
-            # No EOF seen (a leftover held the PTY open): reap the leader here.
-            self._pump.remove(self)
-            self._reap()
-        self._pump.remove(self)
-        # Close through ptyprocess so its __del__ never closes a reused fd number.
-        self.proc.fileobj.close()
-        self.proc.closed = True
+        self._pty.kill(grace_s)
         self.status = "closed"
         for client in clients:
             client.notify_gone()

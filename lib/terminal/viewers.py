@@ -1,10 +1,16 @@
-"""One attached viewer of a terminal: a bounded byte queue.
+"""One attached viewer of a terminal: a bounded byte queue, nothing more.
 
-The PTY pump thread feeds every client; each client's WebSocket task drains
-its own queue. A client that cannot keep up never slows the pump or the
-other clients: once more than ``limit`` bytes wait for it, it is marked
-overflowed and disconnected. Nothing is lost for the user — the browser
-reconnects and gets the scrollback replay.
+The session feeds every client from the PTY's read callback (on the event
+loop); each client's WebSocket task drains its own queue. A client knows
+nothing of its session: the session reads the queue levels (``pending``) to
+pause the PTY when every viewer is behind, and the transport tells the
+session when its viewer caught up. A client that cannot keep up never slows
+the PTY or the other clients: once more than ``limit`` bytes wait for it, it
+is marked overflowed and disconnected. Nothing is lost for the user: the
+browser reconnects and gets the scrollback replay.
+
+The queue has a lock because exit and close notices come from other threads
+(the reaper, a DELETE request), not only from the loop.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass
-from typing import Callable
 
 DEFAULT_CLIENT_LIMIT = 8 * 1024 * 1024
 
@@ -31,14 +36,8 @@ class ClientGone(Exception):
 
 
 class Client:
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        limit: int = DEFAULT_CLIENT_LIMIT,
-        on_drained: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = DEFAULT_CLIENT_LIMIT) -> None:
         self.loop = loop
-        self.on_drained = on_drained
         self.limit = limit
         self._lock = threading.Lock()
         self._chunks: list[bytes] = []
@@ -90,10 +89,11 @@ class Client:
 
     @property
     def pending(self) -> int:
+        """Bytes queued and not yet taken by ``get``: how far behind this viewer is."""
         return self._pending
 
     async def get(self) -> bytes | Exited:
-        """Next output (all that queued up, as one chunk), or the exit notice.
+        """Next output (all that queued up, as one chunk, leaving the queue empty), or the exit notice.
 
         Raises ClientOverflow or ClientGone when the client must disconnect.
         """
@@ -115,7 +115,5 @@ class Client:
                     self._wake_scheduled = False
                     self._event.clear()
             if data is not None:
-                if self.on_drained is not None:
-                    self.on_drained()  # outside our lock: it takes the session's
                 return data
             await self._event.wait()
