@@ -98,7 +98,9 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
         if file is None or isinstance(file, str):
             raise RequestError("no file in the form field 'file'")
         try:
-            path = await run_in_threadpool(save_upload, settings.home, file.filename, file.file, settings.upload_max_bytes)
+            path = await run_in_threadpool(
+                save_upload, settings.home, file.filename, file.file, settings.upload_max_bytes
+            )
         finally:
             await form.close()
         return JSONResponse({"path": str(path)}, status_code=201)
