@@ -38,6 +38,7 @@ def main() -> int:
     parser.add_argument("--hook", action="store_true", help="also time commit -> hook sync recorded")
     args = parser.parse_args()
 
+    from lib import homefiles
     from lib.sync import install_hook, paths
     from lib.sync.engine import sync_project
     from lib.sync.targets import WorkspaceTarget  # noqa: F401 - pay the SDK import before timing
@@ -96,7 +97,7 @@ def main() -> int:
             _git(repo, home, "commit", "-qam", "through the hook")
             commit_s = time.perf_counter() - t0
             sha = _git(repo, home, "rev-parse", "HEAD").strip()
-            log = paths.log_jsonl(home)
+            log = homefiles.sync_records_path(home)
             while True:
                 lines = log.read_text().splitlines() if log.exists() else []
                 if any(json.loads(line).get("commit") == sha for line in lines):

@@ -14,13 +14,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
-from lib.access.owner import OwnerResolver, env_token
+from lib.access.owner import OwnerResolver
 from lib.agents.setup import BootSetup
 from lib.settings import Settings, load_settings
-from lib.sync import install_hook
+from lib.sync import install_hook, refused_token
 from lib.terminal.pump import LoopPump
 from lib.terminal.registry import SessionRegistry
-from lib.workspace.tokens import TokenStore
+from lib.workspace.tokens import TokenStore, env_token
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Runtime:
 
     def __init__(self, settings: Callable[[], Settings] = load_settings, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        self.tokens = TokenStore()
+        self.tokens = TokenStore(sync_refusal=refused_token)
         self.owner = OwnerResolver(env, token=self._token_for_owner_lookup)
         self.setup = BootSetup(self.tokens, owner=self._owner_identity)
         self.sessions = SessionRegistry(settings)

@@ -18,3 +18,17 @@ def clean_app(app: AppServer) -> AppServer:
     _, sessions = app.request("GET", "/api/sessions")
     for s in sessions or []:
         app.request("DELETE", f"/api/sessions/{s['id']}")
+
+
+@pytest.fixture
+def running_loop():
+    """An asyncio loop running in a background thread: PTYs are read on an event loop."""
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="test-loop", daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.runtime import runtime
+from lib.terminal.pump import LoopPump
 from lib.workspace import tokens
 from lib.agents import get_agent
 from lib.settings import load_settings
@@ -191,8 +192,8 @@ def test_setup_page_shows_errors_and_retries(home: Path, monkeypatch: pytest.Mon
     assert calls == ["gemini"], "only the failed step runs again"
 
 
-def test_launcher_starts_a_shell_in_a_new_project_and_opens_it(home: Path) -> None:
-
+def test_launcher_starts_a_shell_in_a_new_project_and_opens_it(home: Path, running_loop) -> None:
+    runtime().sessions.use_pump(LoopPump(running_loop))  # what the app's lifespan does
     at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=30).run()
     assert not at.exception, at.exception
     at.switch_page("views/launch.py").run()

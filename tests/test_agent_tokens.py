@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pytest
 
+from lib import homefiles
 from lib.agents import config as agent_config
-from lib.workspace import endpoints, tokens
 from lib.settings import load_settings
+from lib.sync import Cause, refused_token, sync_project
+from lib.workspace import endpoints, tokens
 from tests.fakeworkspace import FakeWorkspace
+from tests.test_sync_support import commit_all, home, make_repo, write_files  # noqa: F401 - fixture
 
 OWNER = "owner.person@example.com"
 
@@ -23,8 +27,9 @@ def workspace():
     fw.stop()
 
 
-def _store() -> tokens.TokenStore:
-    return tokens.TokenStore(check=lambda host, token: tokens.check_token(host, token, timeout_s=2))
+def _store(sync_refusal: tokens.SyncRefusal | None = None) -> tokens.TokenStore:
+    return tokens.TokenStore(check=lambda host, token: tokens.check_token(host, token, timeout_s=2),
+                             sync_refusal=sync_refusal)
 
 
 def test_clean_token_strips_newlines_and_spaces() -> None:
@@ -117,6 +122,54 @@ def test_background_recheck_returns_at_once(workspace: FakeWorkspace, tmp_path: 
     while store.status().state == tokens.UNCHECKED and time.time() < deadline:
         time.sleep(0.05)
     assert store.status().state == tokens.OK
+
+
+def test_token_the_sync_saw_refused_reaches_the_sidebar(workspace: FakeWorkspace, home: Path) -> None:
+    """The detached sync's "token refused" shows in the sidebar, for the token in use only, cheaply."""
+    settings = load_settings({"HOME": str(home), "DATABRICKS_HOST": workspace.url})
+    token = workspace.create_token()
+    agent_config.write_databrickscfg(home, settings, token)  # what the hook reads, as the app writes it
+    homefiles.write_identity(home, owner=OWNER, display_name=None, source="test", resolved_at=time.time())
+    repo = make_repo(home)
+    write_files(repo, {"a.txt": b"a"})
+    commit_all(repo, home, "first")
+
+    reads: list[Path] = []
+
+    def reader(h: Path) -> str | None:
+        reads.append(h)
+        return refused_token(h)
+
+    store = _store(sync_refusal=reader)
+    assert store.load_initial(settings, {}).source == "saved"  # as after a restart
+    assert store.verify(settings).state == tokens.OK
+    assert sync_project(home, repo).result == "ok"
+    assert store.verify_in_background(settings).state == tokens.OK  # a sync that got through reports nothing
+
+    workspace.revoke_token(token)
+    write_files(repo, {"b.txt": b"b"})
+    commit_all(repo, home, "second")
+    record = sync_project(home, repo)
+    assert record.error_kind == Cause.TOKEN_REJECTED
+    # The store's own re-check is minutes away: the REJECTED comes from the sync record.
+    status = store.verify_in_background(settings)
+    assert status.state == tokens.REJECTED and not status.usable
+    assert "synced" in status.message and "paste it in the sidebar" in status.message
+    assert token not in status.message
+
+    # While the log does not change, a page run costs a stat, not a read.
+    seen = len(reads)
+    for _ in range(5):
+        store.verify_in_background(settings)
+    assert len(reads) == seen
+
+    # A new token: a refusal of the old one (the hook still has it until configs are rewritten) is not about it.
+    assert store.submit(settings, workspace.create_token()).state == tokens.OK
+    write_files(repo, {"c.txt": b"c"})
+    commit_all(repo, home, "third")
+    assert sync_project(home, repo).error_kind == Cause.TOKEN_REJECTED
+    assert store.verify_in_background(settings).state == tokens.OK
+    assert len(reads) == seen + 1
 
 
 def test_endpoint_names_are_listed_and_cached(workspace: FakeWorkspace) -> None:

@@ -12,14 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from lib import homefiles
+from lib.projects import list_projects
+from lib.settings import Settings
 from lib.sync import paths
 from lib.sync.engine import make_plan, sync_now, sync_project
 from lib.sync.gitfiles import snapshot
 from lib.sync.manifest import Manifest
 from lib.sync.manifest import load as load_manifest
 from lib.sync.options import MiB, SyncOptions, load_options
-from lib.sync.status import project_status, recent_records
-from lib.sync.targets import LocalFolderTarget, WorkspaceTarget
+from lib.sync.errors import Cause
+from lib.sync.records import SyncResult
+from lib.sync.status import ProjectStatus, project_status, recent_records, refused_token
+from lib.sync.targets import LocalFolderTarget, Location, TargetKind, WorkspaceTarget
 from tests.fakeworkspace import FakeWorkspace
 from tests.test_sync_support import (  # noqa: F401 - fixtures
     CONTENT,
@@ -52,6 +57,11 @@ def target_home(request, home: Path) -> tuple[str, Path, FakeWorkspace | None]:
         return "workspace", home, server
     write_credentials(home, None, None)
     return "local", home, None
+
+
+def status_rows(home: Path) -> list[ProjectStatus]:
+    """``project_status`` as the page calls it: for the folders ``lib.projects`` lists."""
+    return project_status(home, list_projects(Settings(home=home)))
 
 
 def target_tree(kind: str, home: Path, server: FakeWorkspace | None) -> dict[str, bytes]:
@@ -151,7 +161,7 @@ def test_oversized_file_is_skipped_and_logged(target_home) -> None:
     assert record.skipped == 1 and record.skipped_files[0]["path"] == "big.bin"
     assert "limit" in record.skipped_files[0]["reason"]
     assert set(target_tree(kind, home, server)) == {"small.txt"}
-    log = paths.log_text(home).read_text()
+    log = homefiles.sync_text_log_path(home).read_text()
     assert "skipped big.bin" in log and "1 skipped" in log
     # A file that grows past the cap is removed remotely: the mirror never shows stale content.
     (repo / "small.txt").write_bytes(b"s" * 2000)
@@ -161,7 +171,7 @@ def test_oversized_file_is_skipped_and_logged(target_home) -> None:
 
 
 def test_default_cap_is_10_mib_and_configurable(home: Path) -> None:
-    (paths.state_dir(home) / "options.json").unlink()
+    homefiles.sync_options_path(home).unlink()
     assert load_options(home).max_file_bytes == 10 * MiB
     write_options(home, max_file_bytes=5, workers=3, import_format="nonsense")
     opts = load_options(home)
@@ -183,7 +193,7 @@ def test_symlinks_are_not_followed(home: Path) -> None:
     record = sync_project(home, repo)
     assert record.result == "ok"
     assert mirror_tree(home) == {"a.txt": b"a"}
-    assert all(b"dapi-secret" not in p.read_bytes() for p in (home / paths.MIRROR_DIR).rglob("*") if p.is_file())
+    assert all(b"dapi-secret" not in p.read_bytes() for p in homefiles.workspace_mirror_dir(home).rglob("*") if p.is_file())
     assert {"path": "cfg", "reason": "symbolic link (not uploaded)"} in record.skipped_files
 
 
@@ -251,7 +261,7 @@ def test_failure_is_recorded_and_next_sync_completes(ws_home: Path, fw: FakeWork
     assert elapsed < 30, f"a dead workspace must fail in bounded time, took {elapsed:.1f} s"
     stored = records(ws_home)[-1]
     assert stored["result"] == "error" and stored["error"] == failed.error
-    assert "FAILED" in paths.log_text(ws_home).read_text()
+    assert "FAILED" in homefiles.sync_text_log_path(ws_home).read_text()
     # Nothing unconfirmed was recorded as uploaded.
     after = load_manifest(ws_home, "demo", f"workspace:{fw.url}/Workspace/Users/{OWNER}/projects/demo").files
     for rel, entry in after.items():
@@ -294,19 +304,39 @@ def test_refused_token_says_to_set_a_new_one(ws_home: Path, fw: FakeWorkspace) -
     repo = make_repo(ws_home)
     write_files(repo, {"a.txt": b"a"})
     commit_all(repo, ws_home, "first")
-    token = (ws_home / ".databrickscfg").read_text().split("token = ")[1].strip()
+    other = make_repo(ws_home, "other")
+    write_files(other, {"o.txt": b"o"})
+    commit_all(other, ws_home, "other")
+    token = homefiles.read_databrickscfg(ws_home).token
+    assert token and sync_project(ws_home, other).result == "ok"
+    assert refused_token(ws_home) is None  # the latest sync got through with the token
+
     fw.revoke_token(token)
     record = sync_project(ws_home, repo)
     assert record.result == "error"
     assert "refused the token" in record.error and "sidebar" in record.error
+    # Machine-readable for the app: the cause, and which token (by fingerprint only).
+    assert record.error_kind == Cause.TOKEN_REJECTED
+    assert record.token_hash == homefiles.token_fingerprint(token)
+    assert refused_token(ws_home) == homefiles.token_fingerprint(token)
     assert "dapi" not in json.dumps(records(ws_home))  # never a token in the logs
+
+    # A sync with nothing to send never presents the token: it cannot vouch for it.
+    quiet = sync_project(ws_home, other)
+    assert quiet.result == "ok" and quiet.token_hash is None
+    assert refused_token(ws_home) == homefiles.token_fingerprint(token)
+
+    # A new token that works: the refusal is history.
+    write_credentials(ws_home, fw, fw.create_token(user=OWNER))
+    assert sync_project(ws_home, repo).result == "ok"
+    assert refused_token(ws_home) is None
 
 
 class FlakyTarget(LocalFolderTarget):
     """A local target that refuses some paths, to see per-file failures."""
 
     def __init__(self, home: Path, refuse: set[str]) -> None:
-        super().__init__(home, OWNER, "demo")
+        super().__init__(Location.local(home, OWNER, "demo"))
         self.refuse = refuse
         self.uploads: list[str] = []
 
@@ -330,7 +360,7 @@ def test_manifest_records_only_confirmed_uploads(home: Path) -> None:
 
     assert record.result == "error" and record.uploaded == 8 and record.failed == 2
     assert "2 files could not be synced" in record.error
-    manifest = load_manifest(home, "demo", flaky.identity)
+    manifest = load_manifest(home, "demo", flaky.location.identity)
     assert set(manifest.files) == {f"f{i}.txt" for i in range(10)} - {"f3.txt", "f7.txt"}
 
     healed = FlakyTarget(home, refuse=set())
@@ -357,7 +387,7 @@ def test_concurrent_syncs_never_interleave_and_last_state_wins(ws_home: Path, fw
     assert [r.result for r in results] == ["ok"] and second.result == "ok"
     assert remote_tree(fw) == expected_tree(repo, ws_home)
     # The runs were serialized: the second started after the first ended.
-    lines = paths.log_text(ws_home).read_text().splitlines()
+    lines = homefiles.sync_text_log_path(ws_home).read_text().splitlines()
     starts = [i for i, line in enumerate(lines) if "sync started" in line]
     ends = [i for i, line in enumerate(lines) if " synced:" in line]
     assert starts[0] < ends[0] < starts[1] < ends[1]
@@ -390,8 +420,8 @@ def test_repo_outside_projects_is_skipped(home: Path) -> None:
     commit_all(repo, home, "x")
     record = sync_project(home, repo)
     assert record.result == "skipped" and "not under" in record.error
-    assert "skipped" in paths.log_text(home).read_text()
-    assert not (home / paths.MIRROR_DIR).exists()
+    assert "skipped" in homefiles.sync_text_log_path(home).read_text()
+    assert not homefiles.workspace_mirror_dir(home).exists()
 
 
 def test_plan_creates_only_missing_leaf_folders() -> None:
@@ -419,19 +449,21 @@ def test_status_helpers_and_sync_now(ws_home: Path, fw: FakeWorkspace) -> None:
     assert record.result == "ok" and record.trigger == "manual" and record.commit == sha
     assert sync_now(ws_home, "no-such-project").result == "error"
 
-    rows = {row.project: row for row in project_status(ws_home)}
+    rows = {row.project: row for row in status_rows(ws_home)}
     assert set(rows) == {"demo", "never-synced"}
     demo = rows["demo"]
     remote = f"/Workspace/Users/{OWNER}/projects/demo"
-    assert (demo.result, demo.commit, demo.commit_message, demo.uploaded) == ("ok", sha, "the subject line", 1)
-    assert demo.remote_path == remote and demo.url == f"{fw.url}/#workspace{remote}"
-    assert demo.last_time and demo.last_ok_time == demo.last_time
-    assert rows["never-synced"].result is None
-    assert rows["never-synced"].url == f"{fw.url}/#workspace/Workspace/Users/{OWNER}/projects/never-synced"
+    assert demo.last is not None
+    assert (demo.last.result, demo.last.commit, demo.last.commit_message, demo.last.uploaded) == (
+        SyncResult.OK, sha, "the subject line", 1)
+    assert demo.location.root == remote and demo.location.url == f"{fw.url}/#workspace{remote}"
+    assert demo.last_ok_time == demo.last.time and demo.problem is None
+    assert rows["never-synced"].last is None
+    assert rows["never-synced"].location.url == f"{fw.url}/#workspace/Workspace/Users/{OWNER}/projects/never-synced"
 
     recent = recent_records(ws_home, 10)
-    assert recent[0]["result"] == "error" and "no-such-project" in recent[0]["error"]
-    assert recent[1]["commit"] == sha
+    assert recent[0].result == SyncResult.ERROR and "no-such-project" in (recent[0].error or "")
+    assert recent[1].commit == sha
     assert len(recent_records(ws_home, 1)) == 1
 
 
@@ -443,8 +475,8 @@ def test_local_target_without_owner_uses_local_user(home: Path) -> None:
     assert record.target == "local"
     assert record.remote_path == str(home / ".coda/workspace-mirror/Users/local/projects/demo")
     assert mirror_tree(home, owner=None) == {"a.txt": b"a"}
-    row = project_status(home)[0]
-    assert row.url.startswith("file://") and row.target == "local"
+    row = status_rows(home)[0]
+    assert row.location.url.startswith("file://") and row.location.kind == TargetKind.LOCAL
 
 
 def test_switching_target_starts_a_fresh_manifest(home: Path, fw: FakeWorkspace) -> None:
@@ -460,9 +492,12 @@ def test_switching_target_starts_a_fresh_manifest(home: Path, fw: FakeWorkspace)
 
 
 def test_workspace_target_url_and_identity(fw: FakeWorkspace) -> None:
-    target = WorkspaceTarget(fw.url, "dapi-x", OWNER, "demo", SyncOptions())
-    assert target.root == f"/Workspace/Users/{OWNER}/projects/demo"
-    assert target.url == f"{fw.url}/#workspace/Workspace/Users/{OWNER}/projects/demo"
+    target = WorkspaceTarget(Location.workspace(fw.url + "/", OWNER, "demo"), "dapi-x", SyncOptions())
+    assert target.location.root == f"/Workspace/Users/{OWNER}/projects/demo"
+    assert target.location.url == f"{fw.url}/#workspace/Workspace/Users/{OWNER}/projects/demo"
+    assert target.location.host == fw.url
+    assert target.location.identity == f"workspace:{fw.url}/Workspace/Users/{OWNER}/projects/demo"
+    assert target.token_hash is None  # nothing presented yet
     assert fw.requests == []  # no client (and no request) until the first operation
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from ptyprocess import PtyProcess
 
+from lib import homefiles
 from lib.sync import paths
 from lib.sync.hook import CHAINED_HOOKS, SYNC_HOOKS, hooks_dir, install_hook, installed_hooks_path
 from tests.fakeworkspace import FakeWorkspace
@@ -115,7 +116,7 @@ def test_commit_uploads_project_to_workspace(ws) -> None:
     assert record["remote_path"] == f"/Workspace/Users/{OWNER}/projects/demo"
     assert remote_tree(fw) == expected_tree(repo, home)
     assert fw.read_file(f"/Workspace/Users/{OWNER}/projects/demo/data/all-bytes.bin") == CONTENT["data/all-bytes.bin"]
-    assert "synced" in paths.log_text(home).read_text()
+    assert "synced" in homefiles.sync_text_log_path(home).read_text()
 
 
 def test_one_change_in_1000_files_uploads_one_file(ws) -> None:
@@ -205,7 +206,7 @@ def test_repository_outside_projects_is_skipped_with_a_log_line(ws) -> None:
 
     assert record["result"] == "skipped"
     assert "only projects there are synced" in record["error"]
-    assert "skipped" in paths.log_text(home).read_text()
+    assert "skipped" in homefiles.sync_text_log_path(home).read_text()
     assert not [p for p in fw.files if "/projects/" in p]
     assert import_requests(fw) == []
 
@@ -251,7 +252,7 @@ def test_quick_successive_commits_end_with_the_last(ws) -> None:
     tree = remote_tree(fw)
     assert tree == expected_tree(repo, home)
     assert tree["f1.txt"] == b"second\n" and "f0.txt" not in tree and tree["burst.txt"] == b"burst 2\n"
-    lines = paths.log_text(home).read_text().splitlines()
+    lines = homefiles.sync_text_log_path(home).read_text().splitlines()
     events = [("start" if "sync started" in line else "end") for line in lines
               if "sync started" in line or " synced:" in line]
     assert events == ["start", "end"] * (len(events) // 2)  # never two runs at once

@@ -17,6 +17,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from lib import homefiles
+from lib.environment import DATABRICKS, GIT, scrubbed
 from lib.sync import install_hook, paths
 from tests.fakeworkspace import FakeWorkspace
 
@@ -40,10 +42,7 @@ def wait_for(
 
 
 def git_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DATABRICKS_"))}
-    env.pop("XDG_CONFIG_HOME", None)
-    env["HOME"] = str(home)
-    return env
+    return {**scrubbed(os.environ, GIT + DATABRICKS, {"XDG_CONFIG_HOME"}), "HOME": str(home)}
 
 
 def git(repo: Path, home: Path, *args: str, check: bool = True) -> str:
@@ -78,7 +77,7 @@ def write_files(root: Path, files: dict[str, bytes]) -> None:
 
 def records(home: Path) -> list[dict[str, Any]]:
     try:
-        lines = paths.log_jsonl(home).read_text().splitlines()
+        lines = homefiles.sync_records_path(home).read_text().splitlines()
     except FileNotFoundError:
         return []
     return [json.loads(line) for line in lines if line.strip()]
@@ -112,7 +111,7 @@ def remote_tree(fw: FakeWorkspace, project: str = "demo", owner: str = OWNER) ->
 
 
 def mirror_root(home: Path, project: str = "demo", owner: str | None = OWNER) -> Path:
-    return home / paths.MIRROR_DIR / paths.remote_root(owner, project)
+    return homefiles.workspace_mirror_dir(home) / paths.remote_root(owner, project)
 
 
 def mirror_tree(home: Path, project: str = "demo", owner: str | None = OWNER) -> dict[str, bytes]:
@@ -124,9 +123,8 @@ def mirror_tree(home: Path, project: str = "demo", owner: str | None = OWNER) ->
 
 def write_credentials(home: Path, fw: FakeWorkspace | None, token: str | None) -> None:
     """What the app keeps on disk: ``~/.databrickscfg`` and ``~/.coda/identity.json``."""
-    (home / ".coda").mkdir(parents=True, exist_ok=True)
-    (home / ".coda" / "identity.json").write_text(json.dumps({"owner": OWNER, "resolved_at": time.time()}))
-    cfg = home / ".databrickscfg"
+    homefiles.write_identity(home, owner=OWNER, display_name=None, source="test", resolved_at=time.time())
+    cfg = homefiles.databrickscfg_path(home)
     if fw is not None and token:
         cfg.write_text(f"[DEFAULT]\nhost = {fw.url}\ntoken = {token}\n")
         cfg.chmod(0o600)
@@ -135,9 +133,9 @@ def write_credentials(home: Path, fw: FakeWorkspace | None, token: str | None) -
 
 
 def write_options(home: Path, **overrides: Any) -> None:
-    state = paths.state_dir(home)
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "options.json").write_text(json.dumps({**FAST_OPTIONS, **overrides}))
+    options = homefiles.sync_options_path(home)
+    options.parent.mkdir(parents=True, exist_ok=True)
+    options.write_text(json.dumps({**FAST_OPTIONS, **overrides}))
 
 
 @pytest.fixture

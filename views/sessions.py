@@ -6,23 +6,16 @@ import streamlit as st
 
 from components.terminal import terminal
 from lib.runtime import runtime
+from lib.settings import load_settings
 from lib.terminal.registry import SessionRegistry
 from lib.terminal.session import SessionError
-from lib.settings import load_settings
+from lib.timefmt import age
 
 
 @st.cache_resource
 def registry() -> SessionRegistry:
     # Returns the module-level registry: clearing the cache loses nothing.
     return runtime().sessions
-
-
-def _ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _open(session_id: str | None) -> None:
@@ -112,8 +105,8 @@ with st.expander(f"All sessions ({len(sessions)})", expanded=not sessions):
                 "label": s.label,
                 "agent": s.agent,
                 "folder": str(s.cwd),
-                "age": _ago(now - s.created_at),
-                "idle": _ago(now - s.last_activity),
+                "age": age(now - s.created_at),
+                "idle": age(now - s.last_activity),
                 "running": s.foreground_process() or "",
                 "state": s.status if s.exit_code is None else f"{s.status} ({s.exit_code})",
                 "viewers": s.client_count,

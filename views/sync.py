@@ -1,27 +1,46 @@
 """Sync page: where each project was last uploaded, a "Sync now" button, and a live log.
 
-UI only: everything it shows or does comes from ``lib.sync``. The page stays
-current by itself: a watchdog observer (one per server, held by ``lib.sync``)
-bumps a counter whenever a sync log changes, and a tiny fragment polls that
-counter once a second and reruns the page only when it moved, so an idle page
-reads no files and redraws nothing.
+UI only: everything it shows or does comes from ``lib.sync`` (through the
+package's exports), and which runs count or what to warn about is decided
+there. The page stays current by itself: a watchdog observer (one per server,
+held by ``lib.sync``) bumps a counter whenever a sync log changes, and a tiny
+fragment polls that counter once a second and reruns the page only when it
+moved, so an idle page reads no files and redraws nothing.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from lib.sync import is_running, log_watcher, project_status, recent_records, start_sync_now
-from lib.sync.credentials import read_credentials
-from lib.sync.records import tail_text_log
+from lib.projects import list_projects
+from lib.settings import load_settings
+from lib.sync import (
+    Destination,
+    DestinationState,
+    ProjectStatus,
+    SyncRecord,
+    SyncResult,
+    TargetKind,
+    destination,
+    history,
+    is_running,
+    log_watcher,
+    project_status,
+    start_sync_now,
+    tail_text_log,
+)
+from lib.timefmt import when_and_ago
 
-HOME = Path.home()
 _SEEN = "sync_page_log_version"
-_RESULT_ICON = {"ok": ":material/check_circle:", "error": ":material/error:", "skipped": ":material/block:"}
+_RESULT_ICON = {
+    SyncResult.OK: ":material/check_circle:",
+    SyncResult.ERROR: ":material/error:",
+    SyncResult.SKIPPED: ":material/block:",
+}
+_NEVER_ICON = ":material/schedule:"
 
 
 @st.cache_resource(show_spinner=False)
@@ -31,38 +50,17 @@ def _watcher(home: str):  # noqa: ANN202 - a lib.sync.watch.LogWatcher
     return log_watcher(Path(home))
 
 
-def _ago(iso: str | None) -> str:
-    if not iso:
-        return "never"
-    try:
-        when = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    seconds = int((datetime.now(timezone.utc) - when).total_seconds())
-    if seconds < 60:
-        ago = f"{max(seconds, 0)} s ago"
-    elif seconds < 3600:
-        ago = f"{seconds // 60} min ago"
-    elif seconds < 86400:
-        ago = f"{seconds // 3600} h ago"
-    else:
-        ago = f"{seconds // 86400} days ago"
-    return f"{when.astimezone().strftime('%Y-%m-%d %H:%M:%S')} ({ago})"
-
-
 @st.fragment(run_every=1)
-def _live_watch() -> None:
+def _live_watch(home: str) -> None:
     """Rerun the page when the logs changed since this session last drew it."""
-    version = _watcher(str(HOME)).version
-    if st.session_state.get(_SEEN) != version:
+    if st.session_state.get(_SEEN) != _watcher(home).version:
         st.rerun()
 
 
-def _target_banner() -> None:
-    creds = read_credentials(HOME)
-    if creds.workspace_ready:
-        st.caption(f"Commits upload to **{creds.host}** as **{creds.owner}**.")
-    elif creds.owner:
+def _target_banner(where: Destination) -> None:
+    if where.state == DestinationState.WORKSPACE:
+        st.caption(f"Commits upload to **{where.host}** as **{where.owner}**.")
+    elif where.state == DestinationState.NO_TOKEN:
         st.info(
             "No workspace token is set, so commits are mirrored to a local folder "
             "(`~/.coda/workspace-mirror`). Set a token in the sidebar to upload to the workspace.",
@@ -76,12 +74,13 @@ def _target_banner() -> None:
         )
 
 
-def _project_card(row) -> None:  # noqa: ANN001 - lib.sync.status.ProjectStatus
+def _project_card(home: Path, row: ProjectStatus) -> None:
+    last = row.last
     with st.container(border=True):
         head, action = st.columns([3, 1], vertical_alignment="center")
-        icon = _RESULT_ICON.get(row.result or "", ":material/schedule:")
+        icon = _RESULT_ICON.get(last.result, _NEVER_ICON) if last else _NEVER_ICON
         head.markdown(f"#### {icon} {row.project}")
-        running = is_running(HOME, row.project)
+        running = is_running(home, row.project)
         if action.button(
             "Syncing…" if running else "Sync now",
             key=f"sync-now-{row.project}",
@@ -89,47 +88,42 @@ def _project_card(row) -> None:  # noqa: ANN001 - lib.sync.status.ProjectStatus
             icon=":material/sync:",
             width="stretch",
         ):
-            if start_sync_now(HOME, row.project):
+            if start_sync_now(home, row.project):
                 st.toast(f"Sync of {row.project} started")
-        commit = (row.commit or "")[:8]
-        details = [f"Last sync: {_ago(row.last_time)}"]
-        if commit:
-            details.append(f"commit `{commit}` {row.commit_message or ''}".rstrip())
-        if row.result:
+        details = [f"Last sync: {when_and_ago(last.time if last else None)}"]
+        if last and last.commit:
+            details.append(f"commit `{last.commit[:8]}` {last.commit_message or ''}".rstrip())
+        if last:
             details.append(
-                f"{row.uploaded} uploaded · {row.deleted} deleted · {row.skipped} skipped"
-                + (f" · {row.failed} failed" if row.failed else "")
-                + f" · {row.duration_s:.1f} s"
+                f"{last.uploaded} uploaded · {last.deleted} deleted · {last.skipped} skipped"
+                + (f" · {last.failed} failed" if last.failed else "")
+                + f" · {last.duration_s:.1f} s"
             )
         st.markdown("  \n".join(details))
-        if row.target == "workspace":
-            st.markdown(f"Workspace folder: [{row.remote_path}]({row.url})")
+        if row.location.kind == TargetKind.WORKSPACE:
+            st.markdown(f"Workspace folder: [{row.location.root}]({row.location.url})")
         else:
-            st.markdown(f"Local mirror folder: `{row.remote_path}`")
-        if row.result == "error" and row.error:
-            more = f" {row.pending} changes are still waiting to be uploaded." if row.pending else ""
-            st.error(row.error + more, icon=":material/error:")
-        elif row.result == "skipped" and row.error:
-            st.warning(row.error, icon=":material/block:")
-        if row.result == "ok" and row.skipped:
-            what = "1 file was" if row.skipped == 1 else f"{row.skipped} files were"
+            st.markdown(f"Local mirror folder: `{row.location.root}`")
+        if row.problem:
+            st.error(row.problem, icon=":material/error:")
+        if last and last.result == SyncResult.OK and last.skipped:
+            what = "1 file was" if last.skipped == 1 else f"{last.skipped} files were"
             st.caption(f"{what} left out (too big, or a symbolic link); see the live log below.")
 
 
-def _history(records: list[dict]) -> None:
-    synced = [r for r in records if r.get("result") in ("ok", "error")][:30]
-    if not synced:
+def _history(runs: list[SyncRecord]) -> None:
+    if not runs:
         return
     st.subheader("Recent syncs")
     frame = pd.DataFrame(
         {
-            "time": [r.get("time") for r in synced],
-            "project": [r.get("project") for r in synced],
-            "result": [r.get("result") for r in synced],
-            "duration (s)": [float(r.get("duration_s") or 0) for r in synced],
-            "files": [int(r.get("uploaded") or 0) + int(r.get("deleted") or 0) for r in synced],
-            "commit": [(r.get("commit") or "")[:8] for r in synced],
-            "error": [r.get("error") or "" for r in synced],
+            "time": [r.time for r in runs],
+            "project": [r.project for r in runs],
+            "result": [str(r.result) for r in runs],
+            "duration (s)": [r.duration_s for r in runs],
+            "files": [r.files_changed for r in runs],
+            "commit": [(r.commit or "")[:8] for r in runs],
+            "error": [r.error or "" for r in runs],
         }
     )
     # Oldest first, one bar per run (two runs in the same second must not merge).
@@ -145,24 +139,27 @@ def _history(records: list[dict]) -> None:
 
 
 def render() -> None:
-    st.session_state[_SEEN] = _watcher(str(HOME)).version  # what this run shows
+    settings = load_settings()
+    home = settings.home
+    st.session_state[_SEEN] = _watcher(str(home)).version  # what this run shows
     st.title("Workspace sync")
     st.caption(
         "Every `git commit` in `~/projects/<name>` uploads that project to "
         "`/Workspace/Users/<you>/projects/<name>`. Only changed files are sent; "
         "files deleted or renamed locally are removed there too."
     )
-    _target_banner()
-    rows = project_status(HOME)
+    _target_banner(destination(home))
+    rows = project_status(home, list_projects(settings))
     if not rows:
         st.info("No projects yet: create or clone a repository under `~/projects/` and commit.")
     for row in rows:
-        _project_card(row)
-    _history(recent_records(HOME, 30))
+        _project_card(home, row)
+    _history(history(home, 30))
     st.subheader("Live log")
-    lines = tail_text_log(HOME, 60)
+    lines = tail_text_log(home, 60)
     st.code("\n".join(lines) if lines else "(no syncs yet)", language=None, wrap_lines=True)
-    _live_watch()
+    _live_watch(str(home))
 
 
-render()
+if __name__ == "__main__":
+    render()

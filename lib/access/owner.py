@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from lib import statefile
+from lib import homefiles
 from lib.settings import home_dir, is_databricks_app, normalize_host
 from lib.workspace.client import describe_error, pat_client, service_principal_client
+from lib.workspace.tokens import env_token
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,6 @@ class OwnerState:
     @property
     def email(self) -> str | None:
         return self.owner
-
-
-def env_token(env: Mapping[str, str]) -> str | None:
-    """``DATABRICKS_TOKEN`` with stray whitespace or a trailing newline removed."""
-    token = "".join(env.get("DATABRICKS_TOKEN", "").split())
-    return token or None
-
-
-def identity_path(home: Path) -> Path:
-    return home / ".coda" / "identity.json"
 
 
 class OwnerResolver:
@@ -120,11 +110,10 @@ class OwnerResolver:
             self._state = state
             self._changed.notify_all()
         if state.resolved:
-            statefile.write_json(
-                identity_path(home_dir(self._env)),
-                {"owner": state.owner, "display_name": state.display_name,
-                 "source": state.source, "resolved_at": state.resolved_at},
-            )
+            # The sync hook reads the owner from this file to name the workspace folder.
+            assert state.owner is not None
+            homefiles.write_identity(home_dir(self._env), owner=state.owner, display_name=state.display_name,
+                                     source=state.source, resolved_at=state.resolved_at)
 
     def resolve_once(self) -> OwnerState:
         host = normalize_host(self._env.get("DATABRICKS_HOST"))

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lib.agents.base import Agent
 from lib.agents.registry import local_bin
+from lib.environment import DATABRICKS, scrubbed
 
 DEFAULT_TIMEOUT_S = 600
 SPEC_ENV_PREFIX = "CODA_NPM_SPEC_"
@@ -124,7 +125,7 @@ def install(
     spec = package_spec(agent, env)
     prefix = prefix_dir(home)
     prefix.mkdir(parents=True, exist_ok=True)
-    npm_env = {k: v for k, v in env.items() if not k.startswith("DATABRICKS_")}
+    npm_env = scrubbed(env, DATABRICKS)
     npm_env.update(HOME=str(home), npm_config_update_notifier="false", npm_config_fund="false",
                    npm_config_audit="false")
     argv = [npm, "install", "-g", "--prefix", str(prefix), "--no-fund", "--no-audit", str(spec)]

@@ -27,6 +27,7 @@ from lib.agents import config as agent_config
 from lib.agents import installer
 from lib.agents.base import NO_HOST, ConfigResult, ConfigState
 from lib.agents.registry import get_agent, installable_agents
+from lib.environment import GIT, scrubbed
 from lib.settings import Settings, load_settings
 from lib.workspace import tokens
 
@@ -98,8 +99,7 @@ def configure_git_identity(home: Path, email: str | None, name: str | None) -> s
     Without one (local runs) an identity the user already has is left alone
     and only missing values get the local user name.
     """
-    env = {**os.environ, "HOME": str(home)}
-    env = {k: v for k, v in env.items() if not k.startswith("GIT_CONFIG")}
+    env = scrubbed({**os.environ, "HOME": str(home)}, GIT)  # our HOME's global config, not GIT_CONFIG_*'s
     local_user = getpass.getuser()
     wanted: dict[str, str] = {}
     if email:

@@ -9,16 +9,18 @@ Modules, one job each:
 - ``engine``: ``sync_project`` / ``sync_now``: diff, upload, delete, record
 - ``gitfiles``: which files a project has, and their hashes
 - ``manifest``: what the target is known to hold
-- ``targets``: ``WorkspaceTarget`` (databricks-sdk) and ``LocalFolderTarget``
-- ``errors``: transient vs fatal, and messages a user can act on
+- ``targets``: ``locate`` (where a project goes), ``WorkspaceTarget`` (databricks-sdk), ``LocalFolderTarget``
+- ``errors``: transient vs fatal, the cause (``Cause``), and messages a user can act on
 - ``lock``: one sync per project across processes
-- ``records``: the JSONL history and ``~/.sync.log``
-- ``status``: ``recent_records`` / ``project_status`` for the page
+- ``records``: ``SyncRecord`` (the one record format), the JSONL history and ``~/.sync.log``
+- ``status``: the read side for the page and the token store, derived from ``records`` and ``targets``
 - ``watch``: a watchdog counter the page polls for changes
-- ``credentials``, ``options``, ``paths``: small shared facts
+- ``credentials``, ``options``, ``paths``: small facts (the files shared with the app are in ``lib.homefiles``)
 
-Names are exported lazily: the git hook runs ``python -m lib.sync`` on every
-commit, and must detach before paying for importing databricks-sdk (seconds).
+Code outside this package (the sync page, the token store) imports from here,
+never from the modules. Names are exported lazily: the git hook runs
+``python -m lib.sync`` on every commit, and must detach before paying for
+importing databricks-sdk (seconds).
 """
 
 from __future__ import annotations
@@ -27,20 +29,33 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    # running a sync
     "install_hook": "lib.sync.hook",
     "sync_project": "lib.sync.engine",
     "sync_now": "lib.sync.engine",
     "start_sync_now": "lib.sync.engine",
     "is_running": "lib.sync.engine",
-    "SyncRecord": "lib.sync.records",
     "SyncOptions": "lib.sync.options",
     "load_options": "lib.sync.options",
     "WorkspaceTarget": "lib.sync.targets",
     "LocalFolderTarget": "lib.sync.targets",
+    "Location": "lib.sync.targets",
+    "TargetKind": "lib.sync.targets",
+    "locate": "lib.sync.targets",
     "make_target": "lib.sync.targets",
+    # what runs left behind
+    "SyncRecord": "lib.sync.records",
+    "SyncResult": "lib.sync.records",
+    "tail_text_log": "lib.sync.records",
+    "Cause": "lib.sync.errors",
     "recent_records": "lib.sync.status",
+    "history": "lib.sync.status",
     "project_status": "lib.sync.status",
     "ProjectStatus": "lib.sync.status",
+    "destination": "lib.sync.status",
+    "Destination": "lib.sync.status",
+    "DestinationState": "lib.sync.status",
+    "refused_token": "lib.sync.status",
     "log_watcher": "lib.sync.watch",
 }
 

@@ -6,8 +6,9 @@ points its standard streams away from git's pipes (so nobody waits on them)
 and only then imports the engine and syncs. ``run`` does the same in the
 foreground; ``now <project>`` syncs ``~/projects/<project>``.
 
-Only the standard library is imported before the fork: importing
-databricks-sdk takes seconds, and a commit must not wait for that.
+Only the standard library (and ``lib.environment``/``lib.homefiles``, which
+are stdlib-only) is imported before the fork: importing databricks-sdk takes
+seconds, and a commit must not wait for that.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+
+from lib.environment import DATABRICKS, GIT, scrubbed
+from lib.homefiles import sync_text_log_path
 
 
 def _detach() -> bool:
@@ -43,10 +47,10 @@ def _detach() -> bool:
 def _clean_environment() -> None:
     # Credentials come from the files the app keeps current, never from whatever
     # the committing shell happened to export; git's own variables would point
-    # later git calls at the commit's index.
-    for key in list(os.environ):
-        if key.startswith(("DATABRICKS_", "GIT_")):
-            del os.environ[key]
+    # later git calls at the commit's index. In place: the SDK and git both
+    # read os.environ.
+    for key in os.environ.keys() - scrubbed(os.environ, GIT + DATABRICKS).keys():
+        del os.environ[key]
 
 
 def _sync(home: Path, repo: Path) -> int:
@@ -55,9 +59,10 @@ def _sync(home: Path, repo: Path) -> int:
 
     log_line(home, f"[{repo.name}] commit seen, sync starting")
     from lib.sync.engine import sync_project
+    from lib.sync.records import SyncResult
 
     record = sync_project(home, repo)
-    return 0 if record.result != "error" else 1
+    return 0 if record.result != SyncResult.ERROR else 1
 
 
 def _log_crash(home: Path) -> None:
@@ -66,7 +71,7 @@ def _log_crash(home: Path) -> None:
 
     last = traceback.format_exc().strip().splitlines()[-1:]
     try:
-        with open(home / ".sync.log", "a") as f:
+        with open(sync_text_log_path(home), "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} sync crashed: {' '.join(last)}\n")
     except OSError:
         pass
@@ -99,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         return _sync(home, args.repo.absolute())
     _clean_environment()
     from lib.sync.engine import sync_now
+    from lib.sync.records import SyncResult
 
     record = sync_now(home, args.project)
     print(record.error or f"{record.result}: {record.uploaded} uploaded, {record.deleted} deleted")
-    return 0 if record.result == "ok" else 1
+    return 0 if record.result == SyncResult.OK else 1
 
 
 if __name__ == "__main__":

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from random import random
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from lib.sync import manifest as manifest_mod
 from lib.sync import paths
-from lib.sync.errors import Kind, SyncAborted, SyncDeadline, classify, explain
+from lib.sync.errors import Kind, SyncAborted, SyncDeadline, cause_of, classify, explain
 from lib.sync.gitfiles import LocalFile, Snapshot, head_commit, sha256_bytes, snapshot, toplevel
 from lib.sync.lock import LockTimeout, project_turn
 from lib.sync.options import SyncOptions, load_options
-from lib.sync.records import MAX_LISTED, SyncRecord, append_record, log_line, now_iso
+from lib.sync.records import MAX_LISTED, SyncRecord, SyncResult, append_record, log_line, now_iso
 from lib.sync.targets import Target, make_target
 
 CHECKPOINT_EVERY_S = 1.0
@@ -88,7 +89,7 @@ class _Run:
                 raise SyncDeadline(f"{self.options.deadline_s:.0f} s")
             try:
                 return fn(item)
-            except Exception as exc:  # noqa: BLE001 - sorted by classify()
+            except Exception as exc:  # sorted by classify()
                 if classify(exc) is not Kind.TRANSIENT:
                     raise
                 tries += 1
@@ -185,7 +186,7 @@ def _execute(run: _Run, plan: Plan) -> None:
 
 def _skip_record(repo: Path, reason: str, started: float, trigger: str, project: str | None = None) -> SyncRecord:
     return SyncRecord(
-        time=now_iso(), project=project, repo=str(repo), result="skipped", error=reason,
+        time=now_iso(), project=project, repo=str(repo), result=SyncResult.SKIPPED, error=reason,
         duration_s=round(time.monotonic() - started, 3), trigger=trigger,
     )
 
@@ -195,10 +196,11 @@ def _sync_locked(home: Path, project: str, repo: Path, options: SyncOptions, tar
     commit, subject = head_commit(repo)
     target = target or make_target(home, project, options)
     snap = snapshot(repo, options.max_file_bytes)
-    manifest = manifest_mod.load(home, project, target.identity)
+    where = target.location
+    manifest = manifest_mod.load(home, project, where.identity)
     plan = make_plan(snap, manifest)
     log_line(home, f"[{project}] {(commit or '')[:8] or 'no commit'} sync started: {len(plan.uploads)} to upload, "
-                   f"{len(plan.deletes)} to delete -> {target.root}")
+                   f"{len(plan.deletes)} to delete -> {where.root}")
     for skip in snap.skipped[:MAX_LISTED]:
         log_line(home, f"[{project}] skipped {skip.path}: {skip.reason}")
     if len(snap.skipped) > MAX_LISTED:
@@ -213,30 +215,30 @@ def _sync_locked(home: Path, project: str, repo: Path, options: SyncOptions, tar
 
     for name, exc in run.failures[:MAX_LISTED]:
         if not isinstance(exc, (SyncAborted, CancelledError)):
-            log_line(home, f"[{project}] could not sync {name}: {explain(exc, host=_host(target))}")
+            log_line(home, f"[{project}] could not sync {name}: {explain(exc, host=where.host)}")
     pending = plan.size - run.uploaded - run.deleted
+    # What stopped the run (or, when nothing did, the first file that failed) is the record's error.
+    culprit = run.fatal or (run.failures[0][1] if run.failures else None)
     if run.fatal is not None:
-        error: str | None = explain(run.fatal, host=_host(target))
+        error: str | None = explain(run.fatal, host=where.host)
     elif run.failures:
         name, exc = run.failures[0]
         n = len(run.failures)
-        error = f"{n} file{'s' if n != 1 else ''} could not be synced, e.g. {name}: {explain(exc, host=_host(target))}"
+        error = f"{n} file{'s' if n != 1 else ''} could not be synced, e.g. {name}: {explain(exc, host=where.host)}"
     else:
         error = None
     ok = error is None and pending == 0
     return SyncRecord(
-        time=now_iso(), project=project, repo=str(repo), result="ok" if ok else "error",
-        commit=commit, commit_message=subject, target=target.kind, remote_path=target.root, url=target.url,
+        time=now_iso(), project=project, repo=str(repo), result=SyncResult.OK if ok else SyncResult.ERROR,
+        commit=commit, commit_message=subject, target=where.kind, remote_path=where.root, url=where.url,
         uploaded=run.uploaded, deleted=run.deleted, skipped=len(snap.skipped), failed=len(run.failures),
         pending=pending, bytes=run.bytes, duration_s=round(time.monotonic() - started, 3),
-        error=error if not ok else None, trigger=trigger,
+        error=error if not ok else None,
+        error_kind=cause_of(culprit) if culprit else None,
+        token_hash=target.token_hash, trigger=trigger,
         skipped_files=[{"path": s.path, "reason": s.reason} for s in snap.skipped[:MAX_LISTED]],
-        failed_files=[{"path": n, "error": explain(e, host=_host(target))} for n, e in run.failures[:MAX_LISTED]],
+        failed_files=[{"path": n, "error": explain(e, host=where.host)} for n, e in run.failures[:MAX_LISTED]],
     )
-
-
-def _host(target: Target) -> str | None:
-    return getattr(target, "host", None)
 
 
 def sync_project(home: Path, repo: Path, *, options: SyncOptions | None = None, target: Target | None = None,
@@ -256,7 +258,8 @@ def sync_project(home: Path, repo: Path, *, options: SyncOptions | None = None, 
     elif (project := paths.project_for(home, top)) is None:
         root = paths.projects_dir(home)
         if top.resolve() == root.resolve():
-            reason = f"{root} itself is a git repository; only repositories in its subfolders ({root}/<name>) are synced"
+            reason = (f"{root} itself is a git repository; "
+                      f"only repositories in its subfolders ({root}/<name>) are synced")
         else:
             reason = f"{top} is not under {root} (only projects there are synced)"
         record = _skip_record(top, reason, started, trigger)
@@ -272,11 +275,11 @@ def sync_project(home: Path, repo: Path, *, options: SyncOptions | None = None, 
                     )
         except LockTimeout:
             record = _skip_record(top, "another sync of this project is still running", started, trigger, project)
-            record.result = "error"
+            record.result = SyncResult.ERROR
         except Exception as exc:  # noqa: BLE001 - turned into a record
             record = SyncRecord(
-                time=now_iso(), project=project, repo=str(top), result="error", error=explain(exc),
-                duration_s=round(time.monotonic() - started, 3), trigger=trigger,
+                time=now_iso(), project=project, repo=str(top), result=SyncResult.ERROR, error=explain(exc),
+                error_kind=cause_of(exc), duration_s=round(time.monotonic() - started, 3), trigger=trigger,
             )
     append_record(home, record)
     return record
@@ -288,7 +291,7 @@ def sync_now(home: Path, project: str) -> SyncRecord:
     if paths.project_for(home, folder) != project or not folder.is_dir():
         started = time.monotonic()
         record = _skip_record(folder, f"there is no project folder {folder}", started, "manual")
-        record.result = "error"
+        record.result = SyncResult.ERROR
         append_record(home, record)
         return record
     return sync_project(home, folder, trigger="manual")

@@ -1,14 +1,17 @@
 """Sort failures into "try again", "give up on this file" and "stop the sync",
-and say each one in words a user can act on.
+name their cause, and say each one in words a user can act on.
 
 The SDK only retries some requests itself (not uploads, which are multipart),
-so the engine needs its own view of what is transient. The sync page and
-``~/.sync.log`` show ``explain()`` text, never a stack trace or a token.
+so the engine needs its own view of what is transient (``classify``). The
+sync page and ``~/.sync.log`` show ``explain()`` text, never a stack trace or
+a token. ``cause_of`` is the machine-readable half: a record stores it as
+``error_kind``, so the app can tell a refused token from a network blip
+without parsing sentences.
 """
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from types import SimpleNamespace
 
 
@@ -36,6 +39,21 @@ class Kind(Enum):
     TRANSIENT = "transient"  # retry with backoff
     FILE = "file"  # this one operation failed; the others may go on
     FATAL = "fatal"  # nothing else can succeed now: stop the sync
+
+
+class Cause(StrEnum):
+    """Why a sync failed, as stored in ``SyncRecord.error_kind`` (a JSON string)."""
+
+    TOKEN_REJECTED = "token_rejected"  # 401, or 403 about the credential: the app shows it in the sidebar
+    ACCESS_DENIED = "access_denied"  # 403 about the folder
+    UNREACHABLE = "unreachable"  # connection failed, or the SDK's retry budget ran out
+    THROTTLED = "throttled"  # 429 that did not let up
+    SERVER_ERROR = "server_error"  # 5xx and friends
+    NOT_FOUND = "not_found"
+    REQUEST_REJECTED = "request_rejected"  # any other workspace error
+    LOCAL_FILE = "local_file"  # reading the project's file failed
+    DEADLINE = "deadline"  # the run's own wall-clock budget
+    UNEXPECTED = "unexpected"
 
 
 class SyncAborted(Exception):
@@ -92,47 +110,72 @@ def _root(exc: BaseException) -> BaseException:
     return exc
 
 
+def cause_of(exc: BaseException) -> Cause:
+    """What kind of failure ``exc`` is (the SDK's wrapping ``TimeoutError`` looked through)."""
+    root = _root(exc)
+    if isinstance(root, SyncDeadline):
+        return Cause.DEADLINE
+    sdk = _sdk()
+    e, requests = sdk.e, sdk.requests
+    if _is_token_problem(root):
+        return Cause.TOKEN_REJECTED
+    if isinstance(root, e.PermissionDenied):
+        return Cause.ACCESS_DENIED
+    if isinstance(root, (requests.ConnectionError, requests.Timeout)) or (
+        isinstance(exc, TimeoutError) and root is exc
+    ):
+        return Cause.UNREACHABLE
+    if isinstance(root, e.TooManyRequests):
+        return Cause.THROTTLED
+    if isinstance(root, (e.InternalError, e.TemporarilyUnavailable, e.DeadlineExceeded)) or (
+        type(root) is e.DatabricksError and root.error_code in _TRANSIENT_CODES
+    ):
+        return Cause.SERVER_ERROR
+    if isinstance(root, e.NotFound):
+        return Cause.NOT_FOUND
+    if isinstance(root, e.DatabricksError):
+        return Cause.REQUEST_REJECTED
+    if isinstance(root, OSError):
+        return Cause.LOCAL_FILE
+    return Cause.UNEXPECTED
+
+
 def explain(exc: BaseException, *, host: str | None = None) -> str:
     """One or two sentences: what went wrong and what to do about it."""
     root = _root(exc)
     where = host or "the workspace"
-    sdk = _sdk()
-    e, requests = sdk.e, sdk.requests
-    if isinstance(root, SyncDeadline):
+    cause = cause_of(exc)
+    if cause is Cause.DEADLINE:
         return (
             f"The sync took longer than {root} and stopped. "
             "Nothing is lost: the next commit or Sync now continues where it stopped."
         )
-    if _is_token_problem(root):
+    if cause is Cause.TOKEN_REJECTED:
         return "The workspace refused the token: set a new token in the sidebar, then press Sync now."
-    if isinstance(root, e.PermissionDenied):
+    if cause is Cause.ACCESS_DENIED:
         return (
             f"The workspace denied access ({_first_line(root)}): "
             "check that the folder is yours, then press Sync now."
         )
-    if isinstance(root, (requests.ConnectionError, requests.Timeout)) or (
-        isinstance(exc, TimeoutError) and root is exc
-    ):
+    if cause is Cause.UNREACHABLE:
         return (
             f"Could not reach {where}: it may be down or unreachable from here. "
             "Nothing is lost: the next commit or Sync now will finish the upload."
         )
-    if isinstance(root, e.TooManyRequests):
+    if cause is Cause.THROTTLED:
         return (
             "The workspace is limiting how fast we may upload (HTTP 429) and did not let up in time. "
             "Nothing is lost: press Sync now in a minute."
         )
-    if isinstance(root, (e.InternalError, e.TemporarilyUnavailable, e.DeadlineExceeded)) or (
-        type(root) is e.DatabricksError and root.error_code in _TRANSIENT_CODES
-    ):
+    if cause is Cause.SERVER_ERROR:
         return (
             f"The workspace had a server error ({_first_line(root)}). "
             "Nothing is lost: press Sync now in a little while."
         )
-    if isinstance(root, e.NotFound):
+    if cause is Cause.NOT_FOUND:
         return f"The workspace folder is missing ({_first_line(root)}): press Sync now to create it again."
-    if isinstance(root, e.DatabricksError):
+    if cause is Cause.REQUEST_REJECTED:
         return f"The workspace rejected a request: {_first_line(root)}."
-    if isinstance(root, OSError):
+    if cause is Cause.LOCAL_FILE:
         return f"Could not read a local file: {_first_line(root)}."
     return f"Sync failed unexpectedly: {type(root).__name__}: {_first_line(root)}."

@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from lib.environment import GIT, scrubbed
+
 GIT_TIMEOUT_S = 60
 
 
@@ -38,15 +40,10 @@ class Snapshot:
     skipped: list[Skipped]
 
 
-def git_env() -> dict[str, str]:
-    """The environment minus ``GIT_*``: a hook inherits ``GIT_INDEX_FILE`` and friends."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-
-
 def git(repo: Path, *args: str, check: bool = True) -> str:
     proc = subprocess.run(
         ["git", "-C", str(repo), *args],
-        env=git_env(),
+        env=scrubbed(os.environ, GIT),  # a hook inherits GIT_INDEX_FILE and friends
         capture_output=True,
         timeout=GIT_TIMEOUT_S,
     )

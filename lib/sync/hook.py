@@ -23,7 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lib.sync import paths
+from lib import homefiles
+from lib.environment import GIT, scrubbed
 from lib.sync.records import log_line
 
 # Hooks git may run from a repository's .git/hooks; each one is chained.
@@ -81,7 +82,7 @@ def repo_root() -> Path:
 
 
 def hooks_dir(home: Path) -> Path:
-    return home / paths.HOOKS_DIR
+    return homefiles.git_hooks_dir(home)
 
 
 def chain_script(name: str) -> str:
@@ -100,14 +101,14 @@ def sync_script(name: str, home: Path, python: str, root: Path) -> str:
         'top="$(git rev-parse --show-toplevel 2>/dev/null)"\n'
         'if [ -n "$top" ]; then\n'
         f"  PYTHONPATH={q(str(root))} {q(python)} -m lib.sync hook --home {q(str(home))} \"$top\""
-        f" </dev/null >/dev/null 2>>{q(str(paths.log_text(home)))} || true\n"
+        f" </dev/null >/dev/null 2>>{q(str(homefiles.sync_text_log_path(home)))} || true\n"
         "fi\n" + _CHAIN_KEEP_STATUS.format(name=name)
     )
 
 
 def _head(path: Path) -> str:
     try:
-        with open(path, "r", errors="replace") as f:
+        with open(path, errors="replace") as f:
             return f.read(300)
     except OSError:
         return ""
@@ -122,10 +123,8 @@ def _write_executable(path: Path, text: str) -> None:
 
 
 def _git_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env["HOME"] = str(home)
-    env.pop("XDG_CONFIG_HOME", None)
-    return env
+    # The global config git reads must be ``home``'s: no GIT_CONFIG_GLOBAL, no XDG_CONFIG_HOME.
+    return {**scrubbed(os.environ, GIT, {"XDG_CONFIG_HOME"}), "HOME": str(home)}
 
 
 def install_hook(home: Path, python: str = sys.executable) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lib.sync import paths
+from lib import homefiles
 
 MiB = 1024 * 1024
 
@@ -40,7 +40,7 @@ class SyncOptions:
 def load_options(home: Path) -> SyncOptions:
     """Defaults overlaid with the valid entries of ``options.json``."""
     try:
-        raw: Any = json.loads((home / paths.OPTIONS_FILE).read_text())
+        raw: Any = json.loads(homefiles.sync_options_path(home).read_text())
     except (OSError, ValueError):
         raw = {}
     if not isinstance(raw, dict):

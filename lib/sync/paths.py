@@ -1,7 +1,10 @@
-"""Where sync keeps its state, and which project a repository belongs to.
+"""Sync's own per-project state files, and which project a repository belongs to.
 
-The hook process, the app and the tests all have to agree on these locations
-and on the project naming rule, so they live here and nowhere else.
+The hook process, the app and the tests all have to agree on these names and
+on the project naming rule, so they live here and nowhere else. The files the
+sync shares with the rest of the app (``~/projects``, the logs, the
+credentials) are laid out in ``lib.homefiles``; this module only adds what
+is derived per project.
 """
 
 from __future__ import annotations
@@ -9,23 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-STATE_DIR = Path(".coda") / "sync"
-HOOKS_DIR = Path(".coda") / "git-hooks"
-MIRROR_DIR = Path(".coda") / "workspace-mirror"
-LOG_JSONL = STATE_DIR / "sync-log.jsonl"
-LOG_TEXT = Path(".sync.log")
-OPTIONS_FILE = STATE_DIR / "options.json"
-IDENTITY_FILE = Path(".coda") / "identity.json"
-DATABRICKSCFG = Path(".databrickscfg")
+from lib.homefiles import projects_dir, sync_state_dir
 
+__all__ = ["lock_path", "manifest_path", "project_for", "projects_dir", "queue_path", "remote_root"]
 
-def projects_dir(home: Path) -> Path:
-    """``~/projects``: the only tree whose commits are synced."""
-    return home / "projects"
-
-
-def state_dir(home: Path) -> Path:
-    return home / STATE_DIR
 
 
 def _safe(project: str) -> str:
@@ -34,23 +24,15 @@ def _safe(project: str) -> str:
 
 
 def manifest_path(home: Path, project: str) -> Path:
-    return home / STATE_DIR / f"{_safe(project)}.manifest.json"
+    return sync_state_dir(home) / f"{_safe(project)}.manifest.json"
 
 
 def lock_path(home: Path, project: str) -> Path:
-    return home / STATE_DIR / f"{_safe(project)}.lock"
+    return sync_state_dir(home) / f"{_safe(project)}.lock"
 
 
 def queue_path(home: Path, project: str) -> Path:
-    return home / STATE_DIR / f"{_safe(project)}.queue"
-
-
-def log_jsonl(home: Path) -> Path:
-    return home / LOG_JSONL
-
-
-def log_text(home: Path) -> Path:
-    return home / LOG_TEXT
+    return sync_state_dir(home) / f"{_safe(project)}.queue"
 
 
 def project_for(home: Path, repo: Path) -> str | None:

@@ -1,96 +1,131 @@
-"""Read-side helpers for the sync page: recent runs and one status row per project."""
+"""The sync's read side: what the page shows, and what the app learns from past runs.
+
+Everything here is derived from what the write side already defines: runs are
+``SyncRecord``s read back with ``SyncRecord.from_dict``, places come from
+``targets.locate``. So the page cannot disagree with the engine about a field
+or about where a project goes. The page only draws what these functions
+return; the choices (which runs count, what to warn about) are made here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from lib.sync import paths
 from lib.sync.credentials import read_credentials
-from lib.sync.records import read_records
-from lib.sync.targets import describe_target
+from lib.sync.errors import Cause
+from lib.sync.records import SyncRecord, SyncResult, read_records
+from lib.sync.targets import Location, locate
+
+# The token check runs on every page load; the newest runs are at the end of the log.
+_TOKEN_CHECK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
 class ProjectStatus:
-    """The latest known state of one project's sync."""
+    """One project: where its next sync goes and how its latest run ended."""
 
     project: str
     folder: str
-    target: str  # "workspace" | "local": where the next sync goes
-    remote_path: str
-    url: str  # workspace link ``{host}/#workspace{remote_path}``, or a file:// URL
-    last_time: str | None = None
-    commit: str | None = None
-    commit_message: str | None = None
-    result: str | None = None  # None: never synced
-    uploaded: int = 0
-    deleted: int = 0
-    skipped: int = 0
-    failed: int = 0
-    pending: int = 0
-    bytes: int = 0
-    duration_s: float = 0.0
-    error: str | None = None
+    location: Location  # where the next sync goes
+    last: SyncRecord | None = None  # latest run that did something; None: never synced
     last_ok_time: str | None = None
 
+    @property
+    def problem(self) -> str | None:
+        """What the user must know about the latest run, or None when it went well."""
+        last = self.last
+        if last is None or last.result != SyncResult.ERROR or not last.error:
+            return None
+        waiting = f" {last.pending} changes are still waiting to be uploaded." if last.pending else ""
+        return last.error + waiting
 
-def recent_records(home: Path, limit: int = 50) -> list[dict[str, Any]]:
+
+class DestinationState(StrEnum):
+    """Why commits go where they go right now."""
+
+    WORKSPACE = "workspace"  # host, token and owner known: the workspace
+    NO_TOKEN = "no_token"  # the owner is known but not the token (or host): the local mirror
+    NO_OWNER = "no_owner"  # the owner is not resolved yet: the local mirror
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the next commit of any project uploads to, as the sync would decide it now."""
+
+    state: DestinationState
+    host: str | None
+    owner: str | None
+
+
+def destination(home: Path) -> Destination:
+    creds = read_credentials(home)
+    if creds.workspace_ready:
+        state = DestinationState.WORKSPACE
+    elif creds.owner:
+        state = DestinationState.NO_TOKEN
+    else:
+        state = DestinationState.NO_OWNER
+    return Destination(state, creds.host, creds.owner)
+
+
+def recent_records(home: Path, limit: int = 50) -> list[SyncRecord]:
     """The newest ``limit`` sync records, newest first."""
     records = read_records(home)
     return list(reversed(records[-limit:])) if limit > 0 else []
 
 
-def _project_folders(home: Path) -> list[str]:
-    root = paths.projects_dir(home)
-    try:
-        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    except OSError:
-        return []
+def history(home: Path, limit: int = 30) -> list[SyncRecord]:
+    """The newest ``limit`` runs that synced something or failed, newest first.
+
+    Skipped runs (not a project, coalesced into a queued sync) are left out:
+    they moved nothing and would only push real runs off the chart.
+    """
+    runs = [r for r in read_records(home) if r.result != SyncResult.SKIPPED]
+    return list(reversed(runs[-limit:])) if limit > 0 else []
 
 
-def project_status(home: Path) -> list[ProjectStatus]:
-    """One row per project folder in ``~/projects``, plus removed folders that were once synced, by name."""
-    last: dict[str, dict[str, Any]] = {}
+def project_status(home: Path, folders: Iterable[str]) -> list[ProjectStatus]:
+    """One row per project folder, plus removed folders that were once synced, by name.
+
+    ``folders`` are the projects in ``~/projects`` as ``lib.projects.list_projects``
+    lists them (the one definition of what counts as a project folder).
+    """
+    last: dict[str, SyncRecord] = {}
     last_ok: dict[str, str] = {}
     once_synced: set[str] = set()
     for rec in read_records(home):
-        name = rec.get("project")
-        if not isinstance(name, str) or not name or rec.get("result") == "skipped":
+        if not rec.project or rec.result == SyncResult.SKIPPED:
             continue  # a coalesced run says nothing about the project's state
-        last[name] = rec
-        if rec.get("target"):
-            once_synced.add(name)
-        if rec.get("result") == "ok":
-            last_ok[name] = rec.get("time") or ""
+        last[rec.project] = rec
+        if rec.target:
+            once_synced.add(rec.project)
+        if rec.result == SyncResult.OK:
+            last_ok[rec.project] = rec.time
     creds = read_credentials(home)
-    rows = []
-    for name in sorted(set(_project_folders(home)) | once_synced):
-        kind, root, url = describe_target(home, name, creds)
-        rec = last.get(name, {})
-        if rec.get("remote_path") and rec.get("target") == kind and rec.get("remote_path") == root:
-            url = rec.get("url") or url
-        rows.append(
-            ProjectStatus(
-                project=name,
-                folder=str(paths.projects_dir(home) / name),
-                target=kind,
-                remote_path=root,
-                url=url,
-                last_time=rec.get("time"),
-                commit=rec.get("commit"),
-                commit_message=rec.get("commit_message"),
-                result=rec.get("result"),
-                uploaded=int(rec.get("uploaded") or 0),
-                deleted=int(rec.get("deleted") or 0),
-                skipped=int(rec.get("skipped") or 0),
-                failed=int(rec.get("failed") or 0),
-                pending=int(rec.get("pending") or 0),
-                bytes=int(rec.get("bytes") or 0),
-                duration_s=float(rec.get("duration_s") or 0.0),
-                error=rec.get("error"),
-                last_ok_time=last_ok.get(name),
-            )
+    return [
+        ProjectStatus(
+            project=name,
+            folder=str(paths.projects_dir(home) / name),
+            location=locate(home, name, creds),
+            last=last.get(name),
+            last_ok_time=last_ok.get(name),
         )
-    return rows
+        for name in sorted(set(folders) | once_synced)
+    ]
+
+
+def refused_token(home: Path) -> str | None:
+    """The fingerprint of the token the workspace refused in the latest sync that presented one.
+
+    None when that sync got through with its token (or no sync has presented
+    one). The app compares it with ``homefiles.token_fingerprint`` of the token
+    it uses: the sync may have run with an older token from ``~/.databrickscfg``.
+    """
+    for rec in reversed(read_records(home, max_bytes=_TOKEN_CHECK_BYTES)):
+        if rec.token_hash:
+            return rec.token_hash if rec.error_kind == Cause.TOKEN_REJECTED else None
+    return None

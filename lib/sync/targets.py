@@ -2,9 +2,12 @@
 
 Both targets take paths relative to the project root and expose the same four
 operations, so the engine (diffing, retries, manifest, logging) is written
-once. ``make_target`` picks the workspace when the app has left a host, a
-token and the owner on disk, and the local mirror otherwise, so sync works
-(and can be tested) without any workspace.
+once. ``locate`` is the one place that decides where a project goes and
+computes that place's kind, root and URL: ``make_target`` builds the target
+for it, and the sync page shows it without building anything. It picks the
+workspace when the app has left a host, a token and the owner on disk, and
+the local mirror otherwise, so sync works (and can be tested) without any
+workspace.
 """
 
 from __future__ import annotations
@@ -12,21 +15,74 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from lib import homefiles
 from lib.sync import paths
 from lib.sync.credentials import Credentials, read_credentials
 from lib.sync.options import SyncOptions
 
 
-class Target(Protocol):
-    kind: str  # "workspace" | "local"
-    root: str  # absolute remote path, or local folder
+class TargetKind(StrEnum):
+    """Stored as ``SyncRecord.target``."""
+
+    WORKSPACE = "workspace"
+    LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a project's files go and how a person opens that folder."""
+
+    kind: TargetKind
+    root: str  # absolute workspace path, or local folder
     url: str  # what a user clicks to see the folder
+    host: str | None = None  # the workspace, for error messages; None for the local mirror
+
+    @classmethod
+    def workspace(cls, host: str, owner: str, project: str) -> Location:
+        """``/Workspace/Users/<owner>/projects/<name>`` on ``host``."""
+        host = host.rstrip("/")
+        root = "/Workspace/" + paths.remote_root(owner, project)
+        return cls(TargetKind.WORKSPACE, root, f"{host}/#workspace{root}", host)
+
+    @classmethod
+    def local(cls, home: Path, owner: str | None, project: str) -> Location:
+        """``~/.coda/workspace-mirror/Users/<owner or local>/projects/<name>``: the same layout, on disk."""
+        base = homefiles.workspace_mirror_dir(home) / paths.remote_root(owner, project)
+        return cls(TargetKind.LOCAL, str(base), base.as_uri())
 
     @property
-    def identity(self) -> str: ...
+    def identity(self) -> str:
+        """What a manifest belongs to: moving to another place starts from an empty manifest."""
+        return f"{self.kind}:{self.host or ''}{self.root}"
+
+
+def locate(home: Path, project: str, creds: Credentials) -> Location:
+    """Where the next sync of ``project`` goes: the workspace when host, token and owner are all known."""
+    if creds.workspace_ready:
+        assert creds.host and creds.owner
+        return Location.workspace(creds.host, creds.owner, project)
+    return Location.local(home, creds.owner, project)
+
+
+class Target(Protocol):
+    """A place the engine can mirror a project to; every path is relative to ``location.root``.
+
+    ``location`` says where (kind, root, URL, and the workspace ``host`` that
+    error messages name). ``token_hash`` is ``homefiles.token_fingerprint`` of
+    the token the target has presented so far, or None: the record keeps it so
+    the app can tell which token a refusal was about.
+    """
+
+    location: Location
+
+    @property
+    def token_hash(self) -> str | None: ...
+
     def mkdirs(self, rel_dir: str) -> None: ...
     def upload(self, rel_path: str, data: bytes) -> None: ...
     def delete(self, rel_path: str) -> None: ...
@@ -38,7 +94,7 @@ def _join(root: str, rel: str) -> str:
 
 
 class WorkspaceTarget:
-    """``/Workspace/Users/<owner>/projects/<name>`` through databricks-sdk (no Go CLI needed).
+    """A workspace folder through databricks-sdk (no Go CLI needed).
 
     Uploads use ``ImportFormat.RAW`` by default: the workspace then stores a
     file with exactly the local bytes and name. ``AUTO`` would turn a ``.py``
@@ -48,14 +104,14 @@ class WorkspaceTarget:
     target falls back to AUTO for the rest of the run.
     """
 
-    kind = "workspace"
-
-    def __init__(self, host: str, token: str, owner: str, project: str, options: SyncOptions) -> None:
+    def __init__(self, location: Location, token: str, options: SyncOptions) -> None:
         from databricks.sdk.service.workspace import ImportFormat
 
-        self.host = host.rstrip("/")
-        self.root = "/Workspace/" + paths.remote_root(owner, project)
-        self.url = f"{self.host}/#workspace{self.root}"
+        if location.kind is not TargetKind.WORKSPACE or not location.host:
+            raise ValueError(f"not a workspace location: {location}")
+        self.location = location
+        self._host = location.host
+        self._root = location.root
         self._token = token
         self._retry_timeout_s = options.retry_timeout_s
         self._client_obj = None
@@ -64,26 +120,28 @@ class WorkspaceTarget:
         self._lock = threading.Lock()
 
     @property
+    def token_hash(self) -> str | None:
+        # Only a run that actually sent the token says anything about it: a sync
+        # with nothing to send must not hide an earlier refusal from the app.
+        return homefiles.token_fingerprint(self._token) if self._client_obj is not None else None
+
+    @property
     def _client(self):  # noqa: ANN202 - WorkspaceClient, imported lazily
         # Built on first use: a sync with nothing to send needs no network at all.
         with self._lock:
             if self._client_obj is None:
                 from lib.workspace.client import pat_client
 
-                self._client_obj = pat_client(self.host, self._token, retry_timeout_s=self._retry_timeout_s)
+                self._client_obj = pat_client(self._host, self._token, retry_timeout_s=self._retry_timeout_s)
             return self._client_obj
 
-    @property
-    def identity(self) -> str:
-        return f"workspace:{self.host}{self.root}"
-
     def mkdirs(self, rel_dir: str) -> None:
-        self._client.workspace.mkdirs(_join(self.root, rel_dir))
+        self._client.workspace.mkdirs(_join(self._root, rel_dir))
 
     def upload(self, rel_path: str, data: bytes) -> None:
         from databricks.sdk.errors import DatabricksError, NotFound
 
-        path = _join(self.root, rel_path)
+        path = _join(self._root, rel_path)
         try:
             self._import(path, data)
         except NotFound:
@@ -106,28 +164,25 @@ class WorkspaceTarget:
         from databricks.sdk.errors import NotFound
 
         try:
-            self._client.workspace.delete(_join(self.root, rel_path))
+            self._client.workspace.delete(_join(self._root, rel_path))
         except NotFound:
             pass  # already gone is what we wanted
 
     def remove_empty_dir(self, rel_dir: str) -> None:
         # Not recursive: a folder that also holds something made in the workspace stays.
-        self._client.workspace.delete(_join(self.root, rel_dir), recursive=False)
+        self._client.workspace.delete(_join(self._root, rel_dir), recursive=False)
 
 
 class LocalFolderTarget:
-    """``~/.coda/workspace-mirror/Users/<owner or local>/projects/<name>``: the same layout, on disk."""
+    """A folder on this machine with the workspace's layout (see ``Location.local``)."""
 
-    kind = "local"
+    token_hash = None  # no credentials involved
 
-    def __init__(self, home: Path, owner: str | None, project: str) -> None:
-        self.base = home / paths.MIRROR_DIR / paths.remote_root(owner, project)
-        self.root = str(self.base)
-        self.url = self.base.as_uri()
-
-    @property
-    def identity(self) -> str:
-        return f"local:{self.root}"
+    def __init__(self, location: Location) -> None:
+        if location.kind is not TargetKind.LOCAL:
+            raise ValueError(f"not a local location: {location}")
+        self.location = location
+        self.base = Path(location.root)
 
     def _path(self, rel: str) -> Path:
         full = (self.base / rel) if rel else self.base
@@ -159,20 +214,10 @@ class LocalFolderTarget:
 
 
 def make_target(home: Path, project: str, options: SyncOptions, creds: Credentials | None = None) -> Target:
-    """The workspace when host, token and owner are all known; the local mirror otherwise."""
+    """The target ``locate`` picks, ready to use (no request is made until its first operation)."""
     creds = creds or read_credentials(home)
-    if creds.workspace_ready:
-        assert creds.host and creds.token and creds.owner
-        return WorkspaceTarget(creds.host, creds.token, creds.owner, project, options)
-    return LocalFolderTarget(home, creds.owner, project)
-
-
-def describe_target(home: Path, project: str, creds: Credentials | None = None) -> tuple[str, str, str]:
-    """``(kind, root, url)`` the next sync would use, without building a client (for the status page)."""
-    creds = creds or read_credentials(home)
-    if creds.workspace_ready:
-        root = "/Workspace/" + paths.remote_root(creds.owner, project)
-        return "workspace", root, f"{creds.host}/#workspace{root}"
-    base = home / paths.MIRROR_DIR / paths.remote_root(creds.owner, project)
-    return "local", str(base), base.as_uri()
-
+    location = locate(home, project, creds)
+    if location.kind is TargetKind.WORKSPACE:
+        assert creds.token is not None  # locate only picks the workspace with a token
+        return WorkspaceTarget(location, creds.token, options)
+    return LocalFolderTarget(location)

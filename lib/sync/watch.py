@@ -14,8 +14,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from lib.sync import paths
-
+from lib import homefiles
 
 _WRITE_EVENTS = {"created", "modified", "moved", "deleted", "closed"}
 
@@ -26,7 +25,8 @@ class LogWatcher(FileSystemEventHandler):
     def __init__(self, home: Path) -> None:
         super().__init__()
         self.home = home
-        self._names = {paths.log_jsonl(home).name, paths.log_text(home).name}
+        self._logs = (homefiles.sync_records_path(home), homefiles.sync_text_log_path(home))
+        self._names = {log.name for log in self._logs}
         self._lock = threading.Lock()
         self._version = 0
         self._observer: Observer | None = None
@@ -51,16 +51,15 @@ class LogWatcher(FileSystemEventHandler):
                 self.bump()
                 return
 
-    def start(self) -> "LogWatcher":
-        """Start watching (idempotent); creates the state folder so there is something to watch."""
+    def start(self) -> LogWatcher:
+        """Start watching (idempotent); creates the logs' folders so there is something to watch."""
         if self._observer is not None:
             return self
-        state = paths.state_dir(self.home)
-        state.mkdir(parents=True, exist_ok=True)
         observer = Observer()
         observer.daemon = True
-        observer.schedule(self, str(state), recursive=False)
-        observer.schedule(self, str(self.home), recursive=False)
+        for folder in sorted({log.parent for log in self._logs}):
+            folder.mkdir(parents=True, exist_ok=True)
+            observer.schedule(self, str(folder), recursive=False)
         observer.start()
         self._observer = observer
         return self

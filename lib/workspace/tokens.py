@@ -6,24 +6,33 @@ the workspace before it is accepted), the ``DATABRICKS_TOKEN`` secret
 or, after a restart, the token already in ``~/.databrickscfg`` for the same
 host (the app wrote it there itself). The token lives in this process's
 memory and in the agents' config files only; it is never logged, shown or
-put into ``~/.coda``. Every message here is safe to display.
+put into ``~/.coda`` (the sync log holds a one-way fingerprint at most).
+Every message here is safe to display.
+
+Besides asking the workspace itself, the store listens to the sync: the git
+hook runs in a detached process, so the only way its "token refused" reaches
+the sidebar is the record it leaves in the sync log. ``lib.runtime`` hands
+the store the sync's reader for that (``lib.sync.refused_token``); this
+package does not import ``lib.sync``, which itself builds on
+``lib.workspace``.
 """
 
 from __future__ import annotations
 
-import configparser
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping
 
 from databricks.sdk.errors import PermissionDenied, Unauthenticated
 
-from lib.workspace.client import describe_error, pat_client
+from lib import homefiles
+from lib.homefiles import clean_token
 from lib.settings import Settings, normalize_host
+from lib.workspace.client import describe_error, pat_client
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,7 @@ FIX_HINT = (
     "Create a new personal access token in the workspace (Settings > Developer > Access tokens) "
     "and paste it in the sidebar's token form."
 )
+SYNC_REFUSED = "The workspace refused this token when the last commit was synced (expired, revoked or mistyped)."
 
 
 @dataclass(frozen=True)
@@ -67,10 +77,9 @@ class TokenStatus:
         return self.state in (OK, UNCHECKED, UNREACHABLE)
 
 
-def clean_token(raw: str | None) -> str | None:
-    """Strip all whitespace (a pasted or secret-scope token often ends in a newline)."""
-    token = "".join((raw or "").split())
-    return token or None
+def env_token(env: Mapping[str, str]) -> str | None:
+    """The ``DATABRICKS_TOKEN`` secret, cleaned (``homefiles.clean_token``); None when unset or blank."""
+    return clean_token(env.get("DATABRICKS_TOKEN"))
 
 
 def _redact(text: str, token: str) -> str:
@@ -83,8 +92,9 @@ def check_token(host: str, token: str, *, timeout_s: int = CHECK_TIMEOUT_S) -> C
         me = pat_client(host, token, retry_timeout_s=timeout_s).current_user.me()
     except (Unauthenticated, PermissionDenied) as exc:
         log.info("Workspace rejected the token: %s", _redact(describe_error(exc), token))
-        return CheckOutcome(REJECTED, message=f"The workspace rejected the token (expired, revoked or mistyped). {FIX_HINT}")
-    except Exception as exc:  # network, DNS, timeouts, unexpected answers
+        return CheckOutcome(REJECTED,
+                            message=f"The workspace rejected the token (expired, revoked or mistyped). {FIX_HINT}")
+    except Exception as exc:  # noqa: BLE001 - network, DNS, timeouts, unexpected answers
         reason = _redact(describe_error(exc), token)
         return CheckOutcome(UNREACHABLE, message=f"Could not check the token with {host}: {reason}")
     user = me.user_name or (me.emails[0].value if me.emails else None) or me.display_name
@@ -95,26 +105,33 @@ def saved_token(home: Path, host: str | None) -> str | None:
     """The ``[DEFAULT]`` token of ``~/.databrickscfg`` if it is for ``host``."""
     if not host:
         return None
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(home / ".databrickscfg")
-    except (configparser.Error, OSError, UnicodeDecodeError):
+    profile = homefiles.read_databrickscfg(home)
+    if normalize_host(profile.host) != normalize_host(host):
         return None
-    defaults = parser.defaults()
-    if normalize_host(defaults.get("host")) != normalize_host(host):
-        return None
-    return clean_token(defaults.get("token"))
+    return profile.token
+
+
+# ``home`` -> fingerprint of the token the latest sync saw refused, or None.
+SyncRefusal = Callable[[Path], str | None]
 
 
 class TokenStore:
-    """The one token in use, its source and its last check; thread-safe."""
+    """The one token in use, its source and its last check; thread-safe.
 
-    def __init__(self, check: Callable[..., CheckOutcome] = check_token) -> None:
+    ``sync_refusal`` (``lib.sync.refused_token`` in the app) lets the store
+    notice a token the detached sync saw refused; without it the store only
+    learns from its own checks.
+    """
+
+    def __init__(self, check: Callable[..., CheckOutcome] = check_token,
+                 sync_refusal: SyncRefusal | None = None) -> None:
         self._lock = threading.Lock()
         self._check = check
+        self._sync_refusal = sync_refusal
         self._token: str | None = None
         self._status = TokenStatus(MISSING, message="No workspace token yet. " + FIX_HINT)
         self._checking = False
+        self._sync_log_seen: tuple[str, int, int] | None = None  # (home, mtime_ns, size) last read
 
     def token(self) -> str | None:
         """The token to write into agent configs, or ``None``."""
@@ -131,7 +148,7 @@ class TokenStore:
         with self._lock:
             if self._status.source == "sidebar" and self._token:
                 return self._status
-        token, source = clean_token(env.get("DATABRICKS_TOKEN")), "secret"
+        token, source = env_token(env), "secret"
         if token is None:
             token, source = saved_token(settings.home, settings.databricks_host), "saved"
         with self._lock:
@@ -172,8 +189,10 @@ class TokenStore:
         """Re-check when the last check is older than ``max_age_s``; return the status at once.
 
         Pages call this on every run: a revoked or expired token shows up in
-        the sidebar within minutes without any page waiting on the network.
+        the sidebar within minutes without any page waiting on the network,
+        and at once when a sync saw it refused.
         """
+        self._notice_sync(settings.home)
         with self._lock:
             status = self._status
             stale = status.checked_at is None or time.time() - status.checked_at > max_age_s
@@ -201,7 +220,8 @@ class TokenStore:
         if token is None:
             return TokenStatus(MISSING, message="The token field is empty.")
         if not settings.databricks_host:
-            return TokenStatus(REJECTED, message="No workspace host is configured, so a token cannot be checked or used.")
+            return TokenStatus(REJECTED,
+                               message="No workspace host is configured, so a token cannot be checked or used.")
         outcome = self._check(settings.databricks_host, token)
         if outcome.state != OK:
             return TokenStatus(outcome.state, source="sidebar", message=outcome.message)
@@ -210,12 +230,42 @@ class TokenStore:
             self._status = TokenStatus(OK, source="sidebar", user=outcome.user, checked_at=time.time())
             return self._status
 
-    def report_failure(self, message: str) -> None:
-        """Another component (a sync push, a model call) saw the token rejected."""
+    def report_failure(self, message: str, *, token_hash: str | None = None) -> None:
+        """Another component (a sync push, a model call) saw the token rejected.
+
+        With ``token_hash`` (``homefiles.token_fingerprint``) the report only
+        counts when it is about the token in use, not one replaced since.
+        """
         with self._lock:
-            if self._token is not None:
-                self._status = replace(self._status, state=REJECTED, message=f"{message} {FIX_HINT}",
-                                       checked_at=time.time())
+            if self._token is None:
+                return
+            if token_hash is not None and token_hash != homefiles.token_fingerprint(self._token):
+                return
+            self._status = replace(self._status, state=REJECTED, message=f"{message} {FIX_HINT}",
+                                   checked_at=time.time())
+            source = self._status.source
+        log.warning("The workspace token (%s) was refused: %s", source, message)
+
+    def _notice_sync(self, home: Path) -> None:
+        """Report the token in use as rejected when the latest sync that presented it was refused.
+
+        Costs one ``stat`` of the sync log while it is unchanged; each new
+        version of the log is read (its tail) once.
+        """
+        if self._sync_refusal is None:
+            return
+        try:
+            st = homefiles.sync_records_path(home).stat()
+        except OSError:
+            return  # no sync has run yet
+        seen = (str(home), st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if self._token is None or seen == self._sync_log_seen:
+                return
+            self._sync_log_seen = seen
+        refused = self._sync_refusal(home)
+        if refused is not None:
+            self.report_failure(SYNC_REFUSED, token_hash=refused)
 
     def clear(self) -> None:
         """Forget the token (tests; "sign out")."""
