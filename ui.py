@@ -31,6 +31,8 @@ owner = runtime().owner.state
 if owner.on_apps:
     resolved = time.strftime("%Y-%m-%d %H:%M", time.localtime(owner.resolved_at or 0))
     st.sidebar.caption(f"Owner: {owner.owner} (from the {owner.source}, {resolved})")
+    if owner.token_mismatch:
+        st.sidebar.warning(owner.token_mismatch, icon=":material/key_off:")
 else:
     st.sidebar.caption("Local mode: one user, listening on this machine only.")
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from databricks.sdk.errors import NotFound
+
 from lib import homefiles
 from lib.settings import home_dir, is_databricks_app, normalize_host
 from lib.workspace.client import describe_error, pat_client, service_principal_client
@@ -36,6 +38,18 @@ class OwnerState:
     source: str | None = None  # "app creator" | "token user"
     resolved_at: float | None = None
     error: str | None = None
+    token_user: str | None = None  # whose DATABRICKS_TOKEN the app holds, when known
+
+    @property
+    def token_mismatch(self) -> str | None:
+        """A sentence for the owner and the token's user when the two differ, else ``None``."""
+        if not self.owner or not self.token_user or self.token_user.casefold() == self.owner.casefold():
+            return None
+        return (
+            f"The workspace token this app uses (DATABRICKS_TOKEN) belongs to {self.token_user}, but the app "
+            f"belongs to {self.owner}, its creator. Only {self.owner} can open it; agents and sync act as "
+            f"{self.token_user}. Replace the token with one of {self.owner}'s, or paste one in the sidebar."
+        )
 
     @property
     def resolved(self) -> bool:
@@ -116,36 +130,71 @@ class OwnerResolver:
                                      source=state.source, resolved_at=state.resolved_at)
 
     def resolve_once(self) -> OwnerState:
+        """Ask the workspace once; raise ``OwnerLookupError`` when there is no definite answer yet.
+
+        The rule (README "Who gets in"): the app's creator owns the app. The
+        token's user owns it only when the creator cannot exist: no app name
+        or service principal credentials in the environment (a local run
+        pretending to be an app), or the workspace answers definitively that
+        the app or its creator is not there (404, empty creator). Any other
+        failure of the app lookup (5xx, 429, timeouts, resets, 401/403) is
+        retried, never used as a reason to fall back: a transient error must
+        not hand the app to whoever owns the token.
+        """
         host = normalize_host(self._env.get("DATABRICKS_HOST"))
         if not host:
             raise OwnerLookupError("DATABRICKS_HOST is not set")
-        reasons = []
         app_name = self._env.get("DATABRICKS_APP_NAME")
         client_id = self._env.get("DATABRICKS_CLIENT_ID")
         client_secret = self._env.get("DATABRICKS_CLIENT_SECRET")
+        token = self._token()
+        reasons = []
         if app_name and client_id and client_secret:
             try:
                 w = service_principal_client(host, client_id, client_secret, retry_timeout_s=self._retry_timeout_s)
                 creator = w.apps.get(app_name).creator
-                if creator:
-                    return self._resolved(creator, None, "app creator")
+            except NotFound:
+                creator = None
+                reasons.append(f"the workspace has no app named '{app_name}'")
+            except Exception as exc:
+                raise OwnerLookupError(
+                    f"could not read app '{app_name}' from the workspace ({describe_error(exc, host)}); "
+                    "retrying (the token's user is not used as a fallback for a failed lookup)"
+                ) from exc
+            if creator:
+                return self._with_token_user(self._resolved(creator, None, "app creator"), host, token)
+            if not reasons:
                 reasons.append(f"app '{app_name}' has no creator")
-            except Exception as exc:  # noqa: BLE001
-                reasons.append(f"app lookup failed ({describe_error(exc, host)})")
         else:
             reasons.append("no app name or service principal credentials")
-        token = self._token()
-        if token:
-            try:
-                me = pat_client(host, token, retry_timeout_s=self._retry_timeout_s).current_user.me()
-                if me.user_name:
-                    return self._resolved(me.user_name, me.display_name, "token user")
-                reasons.append("the token's user has no user name")
-            except Exception as exc:  # noqa: BLE001
-                reasons.append(f"token lookup failed ({describe_error(exc, host)})")
-        else:
+        if not token:
             reasons.append("no DATABRICKS_TOKEN to fall back on")
-        raise OwnerLookupError("; ".join(reasons))
+            raise OwnerLookupError("; ".join(reasons))
+        try:
+            me = pat_client(host, token, retry_timeout_s=self._retry_timeout_s).current_user.me()
+        except Exception as exc:
+            reasons.append(f"token lookup failed ({describe_error(exc, host)})")
+            raise OwnerLookupError("; ".join(reasons)) from exc
+        if not me.user_name:
+            reasons.append("the token's user has no user name")
+            raise OwnerLookupError("; ".join(reasons))
+        return replace(self._resolved(me.user_name, me.display_name, "token user"), token_user=me.user_name)
+
+    def _with_token_user(self, state: OwnerState, host: str, token: str | None) -> OwnerState:
+        """Note whose token the app holds when it is not the owner's: both must be told."""
+        if not token:
+            return state
+        try:
+            user = pat_client(host, token, retry_timeout_s=self._retry_timeout_s).current_user.me().user_name
+        except Exception as exc:  # noqa: BLE001 - the token check in the sidebar reports token problems
+            log.info("Could not tell whose DATABRICKS_TOKEN this is: %s", describe_error(exc, host))
+            return state
+        if user and user.casefold() != (state.owner or "").casefold():
+            log.warning(
+                "The DATABRICKS_TOKEN belongs to %s, but this app belongs to %s (its creator). "
+                "Only %s gets in; agents and sync act as %s.", user, state.owner, state.owner, user,
+            )
+        return replace(state, token_user=user)
 
     def _resolved(self, email: str, display_name: str | None, source: str) -> OwnerState:
         return replace(
