@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from lib import statefile
+from lib import homefiles, statefile
 
 DEFAULT_ANTHROPIC_MODEL = "databricks-claude-opus-4-6"
 DEFAULT_CODEX_MODEL = "databricks-gpt-5-2"
@@ -106,11 +106,11 @@ class Settings:
 
     @property
     def projects_dir(self) -> Path:
-        return self.home / "projects"
+        return homefiles.projects_dir(self.home)
 
     @property
     def state_dir(self) -> Path:
-        return self.home / ".coda"
+        return homefiles.coda_dir(self.home)
 
 
 # Environment variable -> field. Values are parsed by the field's type.
@@ -201,7 +201,7 @@ def home_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def overrides_path(home: Path) -> Path:
-    return home / ".coda" / "settings.json"
+    return homefiles.coda_dir(home) / "settings.json"
 
 
 def load_overrides(home: Path) -> dict[str, Any]:
@@ -252,3 +252,15 @@ def reset_overrides(env: Mapping[str, str] | None = None) -> Settings:
     except FileNotFoundError:
         pass
     return load_settings(env)
+
+
+def base_url_path() -> str:
+    """Streamlit's ``server.baseUrlPath`` as a URL prefix: ``""`` or ``"/coda"`` (no trailing slash).
+
+    Streamlit serves its own pages under it but mounts ``st.App(routes=...)``
+    exactly as given, so every path of ours is built with this prefix.
+    """
+    from streamlit import config  # only the server has it set; the sync hook never calls this
+
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}" if base else ""

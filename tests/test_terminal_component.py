@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,21 +30,52 @@ SCREENSHOT = Path(os.environ.get("TERMINAL_SCREENSHOT", "/tmp/terminal.png"))
 # to a JSON-lines file the test reads.
 APP_PY = r'''
 import json, os
+from urllib.parse import parse_qs, urlsplit
 import streamlit as st
-from starlette.routing import WebSocketRoute
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 EVENTS = os.environ["TERMINAL_TEST_EVENTS"]
 refuse_next = set()  # session ids whose next handshake is refused once
+# Session ids whose handshakes are refused before accept, like the security
+# middleware refuses them: [refusals left (None: always), the status that
+# GET /api/sessions (the page's probe) answers meanwhile].
+refusing = {"forbidden": [None, 403], "notready": [2, 503], "gone": [None, 200]}
+ERRORS = {
+    403: "This app belongs to owner@example.com. You are signed in as mallory@example.com.",
+    503: "Owner not resolved yet: still looking.",
+}
+LISTED = ["s1", "s2", "exits", "missing", "closed", "forbidden", "notready"]  # not "gone"
 
 def record(**event):
     with open(EVENTS, "a") as f:
         f.write(json.dumps(event) + "\n")
 
+def refuse(sid):
+    if sid in refuse_next:
+        refuse_next.discard(sid)
+        return True
+    rule = refusing.get(sid)
+    if rule is None or rule[0] == 0:
+        return False
+    if rule[0] is not None:
+        rule[0] -= 1
+    return True
+
+async def list_sessions(request):
+    # The page's session id, from the page URL the browser sends as Referer.
+    query = parse_qs(urlsplit(request.headers.get("referer", "")).query)
+    sid = query.get("sid", ["s1"])[0]
+    record(type="probe", id=sid)
+    status = refusing.get(sid, [0, 200])[1]
+    if status != 200:
+        return JSONResponse({"error": ERRORS[status]}, status_code=status)
+    return JSONResponse([{"id": s} for s in LISTED])
+
 async def fake_pty(ws):
     sid = ws.path_params["id"]
-    if sid in refuse_next:  # handshake refused: the client must back off and retry
-        refuse_next.discard(sid)
+    if refuse(sid):  # handshake refused: the client must find out why, then back off or stop
         record(type="refused", id=sid)
         await ws.close()
         return
@@ -55,6 +87,9 @@ async def fake_pty(ws):
     # The replay splits a UTF-8 character across frames: xterm must join them.
     await ws.send_bytes(b"replay-ok \xe2\x9c")
     await ws.send_bytes(b"\x93\r\n")
+    if sid == "closed":  # a code the page knows only from the table in its mount data
+        await ws.close(code=4410)
+        return
     if sid == "exits":
         await ws.send_text(json.dumps({"type": "error", "message": "boom"}))
         await ws.send_text(json.dumps({"type": "exit", "code": 3}))
@@ -81,7 +116,10 @@ async def fake_pty(ws):
         pass
     record(type="disconnect", id=sid)
 
-app = st.App("page.py", routes=[WebSocketRoute("/terminal/ws/{id}", fake_pty)])
+app = st.App("page.py", routes=[
+    Route("/api/sessions", list_sessions, methods=["GET"]),
+    WebSocketRoute("/terminal/ws/{id}", fake_pty),
+])
 '''
 
 PAGE_PY = r'''
@@ -234,6 +272,7 @@ def test_renders_echoes_resizes_and_reconnects(server, page):
     expect(status).to_be_hidden(timeout=10_000)
     _wait_for(lambda: len(_events(events, "s1", "connect")) == 2)
     assert len(_events(events, "s1", "refused")) == 1
+    assert len(_events(events, "s1", "probe")) == 1  # asked why once; the session is listed, so retried
     _wait_for(lambda: "replay-ok" in _buffer(page))
     assert _buffer(page).count("replay-ok") == 1
     assert "hello" not in _buffer(page)  # screen was reset before the replay
@@ -283,3 +322,96 @@ def test_search_box(server, page):
     expect(box).to_be_hidden()
     page.keyboard.type("x")  # focus went back to the terminal
     _wait_for(lambda: "replay-ok ✓\nx" in _buffer(page))
+
+
+def _status_seen(page, text: str, timeout_ms: int = 30_000) -> None:
+    """Wait until the status overlay has shown ``text`` (it may be brief)."""
+    page.wait_for_function(
+        """(text) => {
+            const el = document.querySelector("[data-testid=terminal-status]")
+                || [...document.querySelectorAll("*")].map((e) => e.shadowRoot)
+                    .filter(Boolean).map((r) => r.querySelector("[data-testid=terminal-status]")).find(Boolean);
+            return !!el && !el.hidden && el.textContent.includes(text);
+        }""",
+        arg=text,
+        timeout=timeout_ms,
+        polling=20,
+    )
+
+
+def test_refused_handshake_forbidden_is_final(server, page):
+    """A stranger's socket is refused before the handshake (the browser sees only
+    1006): the page asks once why, shows Forbidden with the server's reason, and
+    stops retrying."""
+    url, events = server
+    page.goto(f"{url}/?sid=forbidden")
+    status = page.get_by_test_id("terminal-status")
+    expect(status).to_have_text("Forbidden (4403)", timeout=30_000)
+    expect(status).to_have_class(re.compile(r"coda-terminal__status--final"))
+    _wait_for(lambda: "Forbidden: This app belongs to owner@example.com." in _buffer(page))
+    page.wait_for_timeout(3000)  # longer than two backoff steps
+    assert len(_events(events, "forbidden", "refused")) == 1
+    assert len(_events(events, "forbidden", "probe")) == 1
+    expect(status).to_have_text("Forbidden (4403)")
+
+
+def test_refused_handshake_while_not_ready_retries(server, page):
+    url, events = server
+    page.goto(f"{url}/?sid=notready")
+    _status_seen(page, "Not ready (4503), reconnecting…")
+    page.wait_for_function("() => window.__codaTerm !== undefined", timeout=30_000)
+    _wait_for(lambda: "replay-ok" in _buffer(page))
+    expect(page.get_by_test_id("terminal-status")).to_be_hidden()
+    assert len(_events(events, "notready", "refused")) == 2
+    assert len(_events(events, "notready", "probe")) == 2
+    assert len(_events(events, "notready", "connect")) == 1
+
+
+def test_refused_handshake_for_unlisted_session_is_final(server, page):
+    url, events = server
+    page.goto(f"{url}/?sid=gone")
+    expect(page.get_by_test_id("terminal-status")).to_have_text("Unknown session (4404)", timeout=30_000)
+    page.wait_for_timeout(2000)
+    assert len(_events(events, "gone", "refused")) == 1
+    assert len(_events(events, "gone", "probe")) == 1
+
+
+def test_close_code_table_reaches_the_component(server, page):
+    """4410 is in no JavaScript: its meaning and finality come from protocol.Close."""
+    from lib.terminal.protocol import Close
+
+    url, events = server
+    _open(page, url, "sid=closed")
+    closed = Close.SESSION_CLOSED
+    assert not closed.retry
+    expect(page.get_by_test_id("terminal-status")).to_have_text(f"{closed.meaning} ({int(closed)})", timeout=10_000)
+    page.wait_for_timeout(2000)
+    assert len(_events(events, "closed", "connect")) == 1
+    assert "4410" not in (REPO / "components/terminal/static/terminal.js").read_text()
+
+
+def test_mount_data_carries_base_path_and_close_codes(monkeypatch):
+    """The front end gets the close-code table and server.baseUrlPath, identical on every rerun."""
+    from streamlit import config
+
+    import components.terminal as component
+    from lib.terminal import protocol
+
+    calls: list[dict] = []
+    monkeypatch.setattr(component, "_render", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(component, "declare_component", lambda name, path: type("C", (), {"name": f"x.{name}"})())
+    before = config.get_option("server.baseUrlPath")
+    try:
+        for base in ("", "coda", "/coda/"):
+            config.set_option("server.baseUrlPath", base)
+            component.terminal("abc")
+            component.terminal("abc")
+    finally:
+        config.set_option("server.baseUrlPath", before)
+    data = [c["data"] for c in calls]
+    assert data[0] == data[1] and data[2] == data[3] == data[4] == data[5]
+    assert json.loads(json.dumps(data[0]["close_codes"])) == protocol.close_codes()
+    assert data[0]["close_codes"]["4403"] == {"meaning": "Forbidden", "retry": False}
+    assert data[0]["close_codes"]["4503"]["retry"] is True
+    assert (data[0]["base"], data[0]["vendor"]) == ("", "/component/x.vendor/")
+    assert (data[2]["base"], data[2]["vendor"]) == ("/coda", "/coda/component/x.vendor/")

@@ -1,21 +1,29 @@
 """xterm.js terminal as a Streamlit Components v2 element.
 
 The component only receives its mount parameters through Streamlit. Terminal
-bytes flow over the front end's own WebSocket to ``/terminal/ws/{session_id}``
-(see shared/DESIGN.md), so typing never triggers a Streamlit rerun.
+bytes flow over the front end's own WebSocket to
+``{base}/terminal/ws/{session_id}`` (``lib.terminal.protocol``), so typing
+never triggers a Streamlit rerun. The mount data carries everything the front
+end must agree on with the server: the URL prefix (``server.baseUrlPath``) and
+the close-code table.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
 import streamlit as st
-from streamlit import config
 from streamlit.components.v1 import declare_component
+
+from lib.settings import base_url_path
+from lib.terminal import protocol
 
 __all__ = ["terminal"]
 
 _STATIC = Path(__file__).parent / "static"
 _VENDOR = _STATIC / "vendor"
+# Built once: the mount data must be equal on every rerun to keep the terminal alive.
+_CLOSE_CODES = protocol.close_codes()
 
 _HTML = """
 <div class="coda-terminal" data-testid="terminal">
@@ -56,9 +64,7 @@ def _vendor_url() -> str:
     identical re-declaration is a no-op).
     """
     served = declare_component("vendor", path=str(_VENDOR))
-    base = (config.get_option("server.baseUrlPath") or "").strip("/")
-    prefix = f"/{base}" if base else ""
-    return f"{prefix}/component/{served.name}/"
+    return f"{base_url_path()}/component/{served.name}/"
 
 
 def terminal(
@@ -86,6 +92,8 @@ def terminal(
             "theme": theme,
             "height": int(height),
             "vendor": _vendor_url(),
+            "base": base_url_path(),
+            "close_codes": _CLOSE_CODES,
         },
         height=int(height) if height > 0 else "content",
     )

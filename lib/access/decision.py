@@ -33,9 +33,7 @@ class Decision:
 
 def _headers(headers: Mapping[str, str]) -> Mapping[str, str]:
     """A mapping whose ``get`` ignores the header name's case."""
-    if isinstance(headers, Headers) or type(headers).__name__ == "StreamlitHeaders":
-        return headers
-    return Headers(headers=dict(headers))
+    return headers if isinstance(headers, Headers) else Headers(headers=dict(headers))
 
 
 def request_user(headers: Mapping[str, str]) -> str | None:

@@ -1,25 +1,39 @@
 """ASGI middleware in front of everything: Streamlit's pages and ours.
 
 It answers strangers before any page, route or WebSocket runs, refuses
-cross-site state changes, and adds the security headers to every response.
+cross-site state changes and WebSockets, and adds the security headers to
+every HTTP response. It stays plain ASGI (no ``BaseHTTPMiddleware``, which
+would buffer streamed responses and does not see WebSockets); refusals are
+Starlette responses called as ASGI apps.
+
+A refused WebSocket is refused before the handshake: with the ASGI
+"websocket.http.response" extension (uvicorn has it) the client gets a real
+HTTP 403/503 with the reason as text, otherwise a plain 403. Browsers show
+neither to the page (only close code 1006), so the terminal component asks
+``GET {base}/api/sessions`` to learn why (see ``lib.terminal.protocol``).
 """
 
 from __future__ import annotations
 
 import html
-import json
-from typing import Awaitable, Callable, MutableMapping
+import logging
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from lib.access.decision import decide, same_origin
+from lib.access.loopback import is_local_path, is_local_request
 from lib.access.owner import OwnerResolver
+from lib.settings import base_url_path
 
-Scope = MutableMapping[str, object]
-Message = MutableMapping[str, object]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+log = logging.getLogger(__name__)
 
-OPEN_PATHS = {"/health"}
+# Open to everyone, relative to server.baseUrlPath; they reveal nothing.
+OPEN_PATHS = ("/health",)
+# Refusals under these paths answer JSON ({"error": ...}) instead of a page.
+JSON_PREFIXES = ("/api/",)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 # Streamlit needs inline styles and eval-free inline bootstrapping; Components v2
@@ -40,77 +54,76 @@ CSP = "; ".join(
         "frame-ancestors 'self'",
     ]
 )
-SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"SAMEORIGIN"),
-]
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "SAMEORIGIN",
+}
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}  # type: ignore[union-attr]
 
-
-def error_page(status: int, title: str, message: str) -> bytes:
+def error_page(status: int, title: str, message: str) -> str:
     refresh = '<meta http-equiv="refresh" content="5">' if status == 503 else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'>{refresh}<title>{html.escape(title)}</title>"
         "<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem}</style>"
         f"</head><body><h1>{status} {html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
-    ).encode()
+    )
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, owner: OwnerResolver) -> None:
+    def __init__(self, app: ASGIApp, owner: OwnerResolver, base: str | None = None) -> None:
+        """``base`` is the URL prefix everything is served under; default ``server.baseUrlPath``."""
         self.app = app
         self.owner = owner
+        self.base = base_url_path() if base is None else base.rstrip("/")
+        self.open_paths = {self.base + p for p in OPEN_PATHS}
+        self.json_prefixes = tuple(self.base + p for p in JSON_PREFIXES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        path = str(scope.get("path", ""))
-        if path not in OPEN_PATHS:
-            decision = decide(self.owner.state, headers)
-            if not decision.allowed:
-                await self._refuse(scope, receive, send, decision.status, decision.title, decision.message)
-                return
-            unsafe = kind == "websocket" or scope.get("method") in UNSAFE_METHODS
-            if unsafe and not same_origin(headers):
-                await self._refuse(scope, receive, send, 403, "Forbidden", "Cross-site request refused.")
-                return
+        refusal = None if scope["path"] in self.open_paths else self._refusal(scope)
         if kind == "websocket":
-            await self.app(scope, receive, send)
+            await (refusal or self.app)(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS  # type: ignore[arg-type]
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await (refusal or self.app)(scope, receive, send_with_headers)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, title: str, message: str) -> None:
+    def _refusal(self, scope: Scope) -> ASGIApp | None:
+        """The response that refuses this request, or None to let it through."""
+        if is_local_path(scope["path"], self.base):
+            # The app's own terminals (agent hooks, model calls): no user, no
+            # browser. Each route there still demands its session's key.
+            if is_local_request(scope):
+                return None
+            return self._refuse(scope, 403, "Forbidden", "This address only answers the app's own terminals.")
+        headers = Headers(scope=scope)
+        decision = decide(self.owner.state, headers)
+        if not decision.allowed:
+            return self._refuse(scope, decision.status, decision.title, decision.message)
+        unsafe = scope["type"] == "websocket" or scope["method"] in UNSAFE_METHODS
+        if unsafe and not same_origin(headers):
+            log.info("Refused a cross-site %s to %s from %s.", scope["type"], scope["path"], headers.get("origin"))
+            return self._refuse(scope, 403, "Forbidden", "Cross-site request refused.")
+        return None
+
+    def _refuse(self, scope: Scope, status: int, title: str, message: str) -> ASGIApp:
         if scope["type"] == "websocket":
-            # Closing before accepting makes the server answer the handshake with 403.
-            await receive()
-            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
-            return
-        wants_json = str(scope.get("path", "")).startswith("/api/")
-        if wants_json:
-            body = json.dumps({"error": message}).encode()
-            ctype = b"application/json"
-        else:
-            body = error_page(status, title, message)
-            ctype = b"text/html; charset=utf-8"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            # Refused before the handshake: never accepted, so no route runs.
+            if "websocket.http.response" in (scope.get("extensions") or {}):
+                return PlainTextResponse(message, status, headers=SECURITY_HEADERS)
+            return WebSocketClose(1008, message[:120])  # the server answers the handshake with 403
+        if scope["path"].startswith(self.json_prefixes):
+            return JSONResponse({"error": message}, status)
+        return HTMLResponse(error_page(status, title, message), status)

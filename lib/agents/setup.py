@@ -1,9 +1,11 @@
 """Boot setup: make the machine ready for agents, in the background.
 
 On every start: install missing CLIs (in parallel, each with a timeout),
-check the workspace token, write every agent's config files, and set the git
-identity. Nothing here blocks the app: pages read per-step state (pending,
-running, ok, failed, skipped; duration; error) and ``/health`` reads the
+check the workspace token, write every agent's config files, set the git
+identity, and restore the projects (and agent conversations) the workspace
+has and HOME does not (``lib.sync.restore_all``; never overwrites). Nothing
+here blocks the app: pages read per-step state (pending, running, ok,
+failed, skipped; duration; error) and ``/health`` reads the
 overall state. Every step is idempotent, so a second boot with everything in
 place finishes in well under a second, and ``retry_failed`` reruns only what
 failed.
@@ -25,10 +27,11 @@ from pathlib import Path
 
 from lib.agents import config as agent_config
 from lib.agents import installer
-from lib.agents.base import NO_HOST, ConfigResult, ConfigState
+from lib.agents.base import NO_HOST, ConfigResult, ConfigState, Loopback
 from lib.agents.registry import get_agent, installable_agents
-from lib.environment import GIT, scrubbed
+from lib.environment import DATABRICKS, GIT, scrubbed
 from lib.settings import Settings, load_settings
+from lib.sync import restore_all
 from lib.workspace import tokens
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class StepStatus(StrEnum):
 
 PENDING, RUNNING, OK, FAILED, SKIPPED = StepStatus
 OWNER_WAIT_S = 30.0
+RESTORE_STEP = "restore"  # projects and agent conversations from the workspace (lib.sync.restore_all)
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def configure_git_identity(home: Path, email: str | None, name: str | None) -> s
     Without one (local runs) an identity the user already has is left alone
     and only missing values get the local user name.
     """
-    env = scrubbed({**os.environ, "HOME": str(home)}, GIT)  # our HOME's global config, not GIT_CONFIG_*'s
+    env = scrubbed({**os.environ, "HOME": str(home)}, GIT + DATABRICKS)  # our HOME's global config, not GIT_CONFIG_*'s
     local_user = getpass.getuser()
     wanted: dict[str, str] = {}
     if email:
@@ -128,9 +132,11 @@ class BootSetup:
         token_store: tokens.TokenStore,
         install: Callable[..., installer.InstallResult] = installer.install,
         owner: OwnerLookup = no_owner,
+        models: Callable[[], Loopback | None] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._tokens = token_store
+        self._models = models  # the app's model gateway: agents' configs then hold no token
         self._install = install
         self._owner = owner
         self._settings: Settings | None = None
@@ -150,6 +156,7 @@ class BootSetup:
             StepState("token", "Check the workspace token"),
             StepState("configs", "Write agent config files"),
             StepState("git", "Set the git identity"),
+            StepState(RESTORE_STEP, "Restore projects from the workspace"),
         ]
         return steps
 
@@ -245,6 +252,8 @@ class BootSetup:
                 self._run_step("configs", lambda: self._configs(settings))
             if "git" in step_ids:
                 self._run_step("git", lambda: self._git_step(settings))
+            if RESTORE_STEP in step_ids:  # after configs (~/.databrickscfg) and the owner (git waited for it)
+                self._run_step(RESTORE_STEP, lambda: self._restore_step(settings))
             for future in futures:
                 future.result()
         elapsed = time.monotonic() - began
@@ -302,7 +311,8 @@ class BootSetup:
 
     def _configs(self, settings: Settings) -> tuple[str, str]:
         token = self._tokens.token() if self._tokens.status().usable else None
-        results = agent_config.write_all(settings.home, settings, token)
+        results = agent_config.write_all(settings.home, settings, token,
+                                         gateway=self._models() if self._models else None)
         self._last_config_results = results
         failed = [r for r in results if r.status is ConfigState.FAILED]
         if failed:
@@ -312,6 +322,20 @@ class BootSetup:
             reasons = sorted({r.reason for r in missing})
             return SKIPPED, f"{', '.join(r.target for r in missing)}: {'; '.join(reasons)}"
         return OK, "all agents configured"
+
+    def _progress(self, step_id: str, text: str) -> None:
+        """Show how far a running step is (the Setup page draws ``detail`` while it runs)."""
+        with self._lock:
+            step = self._steps.get(step_id)
+            if step is not None and step.state == RUNNING:
+                self._steps[step_id] = replace(step, detail=text)
+
+    def _restore_step(self, settings: Settings) -> tuple[str, str]:
+        email, _name = self._owner(OWNER_WAIT_S)
+        report = restore_all(settings.home, owner=email, progress=lambda text: self._progress(RESTORE_STEP, text))
+        if report.skipped_reason:
+            return SKIPPED, report.skipped_reason
+        return (FAILED if report.failed else OK), report.summary()
 
     def _git_step(self, settings: Settings) -> tuple[str, str]:
         email, name = self._owner(OWNER_WAIT_S)

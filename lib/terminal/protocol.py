@@ -18,7 +18,7 @@ socket closes without ever having opened, the component asks once
 a 200 list without the session → ``UNKNOWN_SESSION`` (final); anything else
 (including no answer at all) → retry with backoff.
 
-URLs: Streamlit serves everything under ``server.baseUrlPath``; ``base_path()``
+URLs: Streamlit serves everything under ``server.baseUrlPath``; ``lib.settings.base_url_path()``
 is that prefix, for the middleware's open paths, the routes and the
 component's URLs (``{base}/terminal/ws/{id}``).
 """
@@ -67,13 +67,6 @@ def close_codes() -> dict[str, dict[str, Any]]:
     """The close-code table as the component receives it: ``{"4404": {"meaning", "retry"}, ...}``."""
     return {str(int(c)): {"meaning": c.meaning, "retry": c.retry} for c in Close}
 
-
-def base_path() -> str:
-    """``server.baseUrlPath`` as a URL prefix: ``""`` or ``"/coda"`` (never a trailing slash)."""
-    from streamlit import config
-
-    base = (config.get_option("server.baseUrlPath") or "").strip("/")
-    return f"/{base}" if base else ""
 
 
 class ProtocolError(ValueError):

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from lib import __version__
 from lib.runtime import Runtime
-from lib.settings import load_settings
+from lib.settings import base_url_path, load_settings
 from lib.terminal import protocol
 from lib.terminal.errors import RequestError
 from lib.terminal.session import InputTooLarge, SessionError
@@ -57,7 +57,8 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
         )
 
     async def list_sessions(request: Request) -> JSONResponse:
-        listed = await run_in_threadpool(lambda: [s.to_dict() for s in sessions.list()])
+        listed = await run_in_threadpool(
+            lambda: [{**s.to_dict(), "usage": rt.gateway.session_usage(s.id)} for s in sessions.list()])
         return JSONResponse(listed)
 
 
@@ -166,12 +167,14 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
             sender.cancel()
             session.detach(client)
 
+    # Streamlit serves its own routes under server.baseUrlPath, but st.App(routes=...) exactly as given.
+    base = base_url_path()
     return [
-        Route("/health", health, methods=["GET"]),
-        Route("/api/sessions", list_sessions, methods=["GET"]),
-        Route("/api/sessions", create_session, methods=["POST"]),
-        Route("/api/sessions/{id}", delete_session, methods=["DELETE"]),
-        Route("/api/sessions/{id}", rename_session, methods=["PATCH"]),
-        Route("/api/uploads", upload, methods=["POST"]),
-        WebSocketRoute("/terminal/ws/{id}", terminal_ws),
+        Route(f"{base}/health", health, methods=["GET"]),
+        Route(f"{base}/api/sessions", list_sessions, methods=["GET"]),
+        Route(f"{base}/api/sessions", create_session, methods=["POST"]),
+        Route(f"{base}/api/sessions/{{id}}", delete_session, methods=["DELETE"]),
+        Route(f"{base}/api/sessions/{{id}}", rename_session, methods=["PATCH"]),
+        Route(f"{base}/api/uploads", upload, methods=["POST"]),
+        WebSocketRoute(f"{base}/terminal/ws/{{id}}", terminal_ws),
     ]

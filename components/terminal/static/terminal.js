@@ -4,13 +4,26 @@
 // imports cannot resolve: xterm.js and its addons are imported dynamically from
 // absolute URLs built from data.vendor (the path __init__.py serves them at).
 // Terminal bytes never go through Streamlit: this module opens its own
-// WebSocket to /terminal/ws/{session_id} (protocol in shared/DESIGN.md).
+// WebSocket to {data.base}/terminal/ws/{session_id}, where data.base is
+// server.baseUrlPath ("" or "/coda").
+//
+// Closing and reconnecting (the server's side is lib/terminal/protocol.py):
+// - data.close_codes is the one close-code table, {"4404": {meaning, retry}}.
+//   A close with a code in it shows its meaning; retry=false stops for good.
+//   Other codes (network drops, server restarts) reconnect with backoff.
+// - A socket refused before the handshake (a stranger, a cross-site page, the
+//   owner not known yet) never opens, and the browser reports only 1006. So a
+//   socket that closes without having opened asks GET {base}/api/sessions
+//   once, which passes the same access checks, and looks up 4000 + its HTTP
+//   status in the same table: 403 -> 4403 Forbidden (final, with the server's
+//   reason), 503 -> 4503 Not ready (retry). A 200 list without this session
+//   means 4404 Unknown session (final). No answer or anything else: retry.
 
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 8000;
 const RESIZE_DEBOUNCE_MS = 100;
-// Close codes after which retrying cannot help.
-const FINAL_CLOSE = { 4403: "Forbidden", 4404: "Unknown session" };
+// Close code = this + HTTP status, for the codes of a refused handshake.
+const HTTP_CLOSE_BASE = 4000;
 
 const FONT_FAMILY =
   'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", monospace';
@@ -88,9 +101,30 @@ function pickTheme(choice, el) {
   };
 }
 
-function wsUrl(sessionId) {
+function wsUrl(base, sessionId) {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${window.location.host}/terminal/ws/${encodeURIComponent(sessionId)}`;
+  return `${scheme}://${window.location.host}${base}/terminal/ws/${encodeURIComponent(sessionId)}`;
+}
+
+// Why a socket that never opened was refused, as {status, reason}: the HTTP
+// status a request with the same access checks gets (404 when the session is
+// not in the list), or null when that tells nothing (retry).
+async function probeRefusal(base, sessionId) {
+  let resp;
+  try {
+    resp = await fetch(`${base}/api/sessions`, {
+      cache: "no-store", credentials: "same-origin", headers: { Accept: "application/json" },
+    });
+  } catch {
+    return null; // server unreachable: it may be restarting
+  }
+  let body = null;
+  try { body = await resp.json(); } catch { /* not JSON */ }
+  if (resp.ok) {
+    if (!Array.isArray(body)) return null;
+    return body.some((s) => s && s.id === sessionId) ? null : { status: 404, reason: "" };
+  }
+  return { status: resp.status, reason: body && typeof body.error === "string" ? body.error : "" };
 }
 
 function start(x, root, data) {
@@ -138,9 +172,10 @@ function start(x, root, data) {
   }
   window.__codaTerm = term;
 
-  const setStatus = (text) => {
+  const setStatus = (text, final = false) => {
     status.textContent = text || "";
     status.hidden = !text;
+    status.classList.toggle("coda-terminal__status--final", final);
   };
   const writeLine = (text, sgr) => {
     // Strip control characters so a server message cannot drive the terminal.
@@ -179,12 +214,28 @@ function start(x, root, data) {
     }
   };
 
+  // After a close (or a refused handshake): stop for good or reconnect.
+  const closed = (code, reason) => {
+    const known = data.close_codes[String(code)];
+    if (known && !known.retry) {
+      finished = true;
+      setStatus(`${known.meaning} (${code})`, true);
+      writeLine(reason && reason !== known.meaning ? `${known.meaning}: ${reason}` : known.meaning, "31");
+      return;
+    }
+    setStatus(known ? `${known.meaning} (${code}), reconnecting…` : "Reconnecting…");
+    retryTimer = setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  };
+
   const connect = () => {
     retryTimer = null;
-    const sock = new WebSocket(wsUrl(data.session_id));
+    const sock = new WebSocket(wsUrl(data.base, data.session_id));
     sock.binaryType = "arraybuffer";
     ws = sock;
+    let opened = false;
     sock.onopen = () => {
+      opened = true;
       retryMs = RETRY_FIRST_MS;
       setStatus("");
       // The server replays the whole scrollback on every connect: start from
@@ -204,16 +255,13 @@ function start(x, root, data) {
       if (ws !== sock) return; // torn down or superseded
       ws = null;
       if (finished) return;
-      if (FINAL_CLOSE[ev.code]) {
-        finished = true;
-        const reason = ev.reason || FINAL_CLOSE[ev.code];
-        setStatus(`${reason} (${ev.code})`);
-        writeLine(reason, "31");
+      if (opened) {
+        closed(ev.code, ev.reason);
         return;
       }
-      setStatus("Reconnecting…");
-      retryTimer = setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      probeRefusal(data.base, data.session_id).then((why) => {
+        if (!finished) closed(why ? HTTP_CLOSE_BASE + why.status : ev.code, why ? why.reason : "");
+      });
     };
   };
 
