@@ -33,7 +33,7 @@ from tests.test_agent_clis import clis  # noqa: F401  (session fixture: the pinn
 
 REPLY = "PONG-interactive-7731"
 # What each pinned CLI shows (whitespace removed) once its prompt takes input.
-READY = {"claude": "shift+tabtocycle", "codex": "AskCodextodoanything", "gemini": "Typeyourmessage",
+READY = {"claude": "foragents", "codex": "AskCodextodoanything", "gemini": "Typeyourmessage",
          "opencode": "Askanything"}
 _ANSWERS = [
     (b"\x1b]10;?", b"\x1b]10;rgb:ffff/ffff/ffff\x1b\\"),

@@ -1,5 +1,7 @@
 """Sessions: the list of terminals, the open one, and what to do with them."""
 
+from __future__ import annotations
+
 import time
 
 import streamlit as st
@@ -8,13 +10,11 @@ from components.terminal import terminal
 from lib.runtime import runtime
 from lib.settings import load_settings
 from lib.terminal.registry import SessionRegistry
-from lib.terminal.session import SessionError
+from lib.terminal.session import PtySession, SessionError
 from lib.timefmt import age
 
 
-@st.cache_resource
 def registry() -> SessionRegistry:
-    # Returns the module-level registry: clearing the cache loses nothing.
     return runtime().sessions
 
 
@@ -28,7 +28,7 @@ def _open(session_id: str | None) -> None:
 
 @st.dialog("Close session")
 def confirm_close(session_id: str, label: str) -> None:
-    st.write(f"Close **{label}**? Its programs are ended and its output is discarded.")
+    st.text(f"Close “{label}”? Its programs are ended and its output is discarded.")
     left, right = st.columns(2)
     if left.button("Close session", type="primary", key="confirm-close"):
         try:
@@ -51,39 +51,31 @@ def new_shell() -> None:
     _open(session.id)
 
 
-reg = registry()
-sessions = reg.list()
-by_id = {s.id: s for s in sessions}
+def _picker(sessions: list[PtySession], wanted: str | None) -> None:
+    """One tab per session, and "New shell"."""
+    by_id = {s.id: s for s in sessions}
+    top = st.columns([6, 1], vertical_alignment="center")
+    with top[0]:
+        if sessions:
+            choice = st.segmented_control(
+                "Sessions",
+                options=[s.id for s in sessions],
+                format_func=lambda sid: f"{by_id[sid].label}{'' if by_id[sid].status == 'running' else ' (exited)'}",
+                default=wanted,
+                key=f"picker-{wanted}",
+                label_visibility="collapsed",
+            )
+            if choice and choice != wanted:
+                _open(choice)
+                st.rerun()
+        else:
+            st.caption("No sessions yet.")
+    with top[1]:
+        st.button("New shell", icon=":material/add:", type="primary", on_click=new_shell, width="stretch")
 
-wanted = st.session_state.get("open_session") or st.query_params.get("session")
-if wanted not in by_id:
-    wanted = sessions[-1].id if sessions else None
-_open(wanted)
 
-top = st.columns([6, 1], vertical_alignment="center")
-with top[0]:
-    if sessions:
-        choice = st.segmented_control(
-            "Sessions",
-            options=[s.id for s in sessions],
-            format_func=lambda sid: f"{by_id[sid].label}{'' if by_id[sid].status == 'running' else ' (exited)'}",
-            default=wanted,
-            key=f"picker-{wanted}",
-            label_visibility="collapsed",
-        )
-        if choice and choice != wanted:
-            _open(choice)
-            st.rerun()
-    else:
-        st.caption("No sessions yet.")
-with top[1]:
-    st.button("New shell", icon=":material/add:", type="primary", on_click=new_shell, width="stretch")
-
-if error := st.session_state.pop("session_error", None):
-    st.error(error)
-
-if wanted:
-    current = by_id[wanted]
+def _open_session(current: PtySession) -> None:
+    """The open session's facts and actions, then its terminal."""
     settings = load_settings()
     bar = st.columns([4, 2, 1], vertical_alignment="bottom")
     with bar[0]:
@@ -91,28 +83,49 @@ if wanted:
     with bar[1].popover("Rename", icon=":material/edit:"):
         new_label = st.text_input("Label", value=current.label, key=f"label-{current.id}", max_chars=80)
         if st.button("Save name", key=f"rename-{current.id}"):
-            reg.rename(current.id, new_label)
+            registry().rename(current.id, new_label)
             st.rerun()
     if bar[2].button("Close", icon=":material/close:", key=f"close-{current.id}"):
         confirm_close(current.id, current.label)
     terminal(current.id, font_size=settings.font_size, theme=settings.theme, height=0, key=f"terminal-{current.id}")
 
-with st.expander(f"All sessions ({len(sessions)})", expanded=not sessions):
-    now = time.time()
-    st.dataframe(
-        [
-            {
-                "label": s.label,
-                "agent": s.agent,
-                "folder": str(s.cwd),
-                "age": age(now - s.created_at),
-                "idle": age(now - s.last_activity),
-                "running": s.foreground_process() or "",
-                "state": s.status if s.exit_code is None else f"{s.status} ({s.exit_code})",
-                "viewers": s.client_count,
-            }
-            for s in sessions
-        ],
-        hide_index=True,
-        width="stretch",
-    )
+
+def _all_sessions(sessions: list[PtySession]) -> None:
+    with st.expander(f"All sessions ({len(sessions)})", expanded=not sessions):
+        now = time.time()
+        st.dataframe(
+            [
+                {
+                    "label": s.label,
+                    "agent": s.agent,
+                    "folder": str(s.cwd),
+                    "age": age(now - s.created_at),
+                    "idle": age(now - s.last_activity),
+                    "running": s.foreground_process() or "",
+                    "state": s.status if s.exit_code is None else f"{s.status} ({s.exit_code})",
+                    "viewers": s.client_count,
+                }
+                for s in sessions
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+
+
+def render() -> None:
+    sessions = registry().list()
+    by_id = {s.id: s for s in sessions}
+    wanted = st.session_state.get("open_session") or st.query_params.get("session")
+    if wanted not in by_id:
+        wanted = sessions[-1].id if sessions else None
+    _open(wanted)
+    _picker(sessions, wanted)
+    if error := st.session_state.pop("session_error", None):
+        st.error(error)
+    if wanted:
+        _open_session(by_id[wanted])
+    _all_sessions(sessions)
+
+
+if __name__ == "__main__":
+    render()

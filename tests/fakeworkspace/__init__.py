@@ -34,8 +34,12 @@ records     ``requests`` (RecordedRequest: method, path, query, headers, body),
             name, arguments), ``model_tool_results`` (ToolResult: api,
             call_id, output, is_error), ``clear_requests()``
 models      ``model_reply``, ``model_tool_command`` (answer with one shell
-            tool call first), ``serving_endpoints``, ``strict_models``,
-            ``model_chunk_delay_s``
+            tool call first), ``model_tool_arguments`` (extra arguments where
+            the tool's schema has them), ``serving_endpoints``, ``strict_models``,
+            ``model_chunk_delay_s``, ``model_usage`` (ModelUsage: api, model,
+            input_tokens, output_tokens: what each answer reported),
+            ``model_reject_empty_text`` (400 for empty text blocks, as
+            Databricks), ``model_denied_endpoints`` (403 PERMISSION_DENIED)
 helpers     ``app_env(token=None)`` (Databricks Apps variables for a
             subprocess), ``workspace_client(auth_type="pat"|"oauth-m2m", ...)``
 
@@ -49,7 +53,7 @@ models.py, under both ``/serving-endpoints/...`` and gateway paths.
 
 from .faults import FaultRule
 from .server import FakeWorkspace
-from .state import FaultHit, ModelRequest, RecordedRequest, TokenRecord, ToolCall, ToolResult
+from .state import FaultHit, ModelRequest, ModelUsage, RecordedRequest, TokenRecord, ToolCall, ToolResult
 
-__all__ = ["FakeWorkspace", "FaultRule", "FaultHit", "ModelRequest", "RecordedRequest", "TokenRecord", "ToolCall",
-           "ToolResult"]
+__all__ = ["FakeWorkspace", "FaultRule", "FaultHit", "ModelRequest", "ModelUsage", "RecordedRequest", "TokenRecord",
+           "ToolCall", "ToolResult"]

@@ -66,7 +66,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .errors import ApiError
-from .state import ModelRequest, ToolCall, ToolResult, WorkspaceState
+from .state import ModelRequest, ModelUsage, ToolCall, ToolResult, WorkspaceState
 
 DEFAULT_ENDPOINTS = (
     "databricks-claude-opus-4-6",
@@ -85,6 +85,13 @@ class ModelSettings:
     strict: bool = False  # True: unknown model names get 404 like a real workspace
     chunk_delay_s: float = 0.0  # pause between streamed deltas
     tool_command: Optional[str] = None  # set: first ask to run this in the CLI's shell tool
+    # Like Databricks' Claude endpoints: 400 for an empty text content block (OpenCode sends them).
+    reject_empty_text: bool = False
+    # Endpoints the caller may not query (no CAN_QUERY): 403 PERMISSION_DENIED, as the workspace answers.
+    denied: List[str] = field(default_factory=list)
+    # Extra arguments for that call, each used only if the chosen tool's schema declares it
+    # (e.g. Codex's {"sandbox_permissions": "require_escalated", "justification": ...}).
+    tool_arguments: Dict[str, Any] = field(default_factory=dict)
 
 
 # The CLIs' shell tools, in order of preference when a request declares several.
@@ -104,6 +111,16 @@ def _pieces(text: str, max_pieces: int = 4) -> List[str]:
         words[-1] += text[len("".join(words)) :]
     size = max(1, -(-len(words) // max_pieces))
     return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
+
+
+def _has_empty_text(body: Dict[str, Any]) -> bool:
+    """A chat or Anthropic message with a text content block that is empty or blank."""
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "text" and not str(part.get("text") or "").strip():
+                return True
+    return False
 
 
 def _tokens(value: Any) -> int:
@@ -194,8 +211,11 @@ def tool_results(api: str, body: Dict[str, Any]) -> List[ToolResult]:
     return out
 
 
-def shell_arguments(schema: Any, command: str) -> Dict[str, Any]:
-    """Arguments for a shell tool running ``command``, shaped by the tool's schema."""
+def shell_arguments(schema: Any, command: str, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Arguments for a shell tool running ``command``, shaped by the tool's schema.
+
+    ``extra`` values are added for the keys the schema declares; others are dropped.
+    """
     schema = schema if isinstance(schema, dict) else {}
     props = schema.get("properties") or {}
     required = schema.get("required") or []
@@ -207,6 +227,7 @@ def shell_arguments(schema: Any, command: str) -> Dict[str, Any]:
             break
     if "description" in props:
         args["description"] = "Run the requested shell command"
+    args.update({k: v for k, v in (extra or {}).items() if k in props})
     for key in required:
         if key not in args:
             args[key] = _fake_from_schema(props.get(key), "")
@@ -244,7 +265,16 @@ class ModelRoutes:
         )
         if self.settings.strict and model not in self.settings.endpoints:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{model}' does not exist.")
+        if model in self.settings.denied:
+            raise ApiError(403, "PERMISSION_DENIED",
+                           f"User does not have permission 'CAN_QUERY' on serving endpoint '{model}'.")
+        if self.settings.reject_empty_text and _has_empty_text(body):
+            raise ApiError(400, "BAD_REQUEST", "messages: text content blocks must be non-empty")
         return body
+
+    def _reported(self, api: str, model: Optional[str], in_tokens: int, out_tokens: int) -> None:
+        """Record the usage an answer reports (once per call, whatever its form)."""
+        self.state.record_model_usage(ModelUsage(api, model, in_tokens, out_tokens))
 
     def _tool_call(self, api: str, body: Dict[str, Any]) -> Optional[ToolCall]:
         """Record the request's tool results; the shell call to answer with, if any."""
@@ -258,7 +288,8 @@ class ModelRoutes:
         if name is None:
             return None
         prefix = {"anthropic": "toolu_", "responses": "call_", "chat": "call_", "gemini": "call_"}[api]
-        call = ToolCall(api, prefix + secrets.token_hex(12), name, shell_arguments(tools[name], command))
+        arguments = shell_arguments(tools[name], command, self.settings.tool_arguments)
+        call = ToolCall(api, prefix + secrets.token_hex(12), name, arguments)
         self.state.record_tool_call(call)
         return call
 
@@ -281,6 +312,7 @@ class ModelRoutes:
         msg_id = "msg_" + secrets.token_hex(12)
         arguments = json.dumps(call.arguments, ensure_ascii=False) if call else ""
         in_tokens, out_tokens = _tokens(body.get("messages", [])), _tokens(arguments or text)
+        self._reported("anthropic", model, in_tokens, out_tokens)
         stop_reason = "tool_use" if call else "end_turn"
         if not body.get("stream"):
             content = (
@@ -366,6 +398,7 @@ class ModelRoutes:
         created = int(time.time())
         arguments = json.dumps(call.arguments, ensure_ascii=False) if call else ""
         in_tokens, out_tokens = _tokens(body.get("input", "")), _tokens(arguments or text)
+        self._reported("responses", model, in_tokens, out_tokens)
         usage = {
             "input_tokens": in_tokens,
             "input_tokens_details": {"cached_tokens": 0},
@@ -462,6 +495,8 @@ class ModelRoutes:
         arguments = json.dumps(call.arguments, ensure_ascii=False) if call else ""
         in_tokens, out_tokens = _tokens(body.get("messages", [])), _tokens(arguments or text)
         usage = {"prompt_tokens": in_tokens, "completion_tokens": out_tokens, "total_tokens": in_tokens + out_tokens}
+        if not body.get("stream") or (body.get("stream_options") or {}).get("include_usage"):
+            self._reported("chat", model, in_tokens, out_tokens)
         finish = "tool_calls" if call else "stop"
         if not body.get("stream"):
             message: Dict[str, Any] = {"role": "assistant", "content": text}
@@ -550,6 +585,7 @@ class ModelRoutes:
         call = self._tool_call("gemini", body)
         if call:
             out_tokens = _tokens(call.arguments)
+            self._reported("gemini", model, in_tokens, out_tokens)
             part = {"functionCall": {"id": call.call_id, "name": call.name, "args": call.arguments}}
             reply = {
                 "candidates": [{"content": {"parts": [part], "role": "model"}, "finishReason": "STOP", "index": 0}],
@@ -570,6 +606,7 @@ class ModelRoutes:
             schema = config.get("responseJsonSchema") or config.get("responseSchema")
             text = json.dumps(_fake_from_schema(schema, self.settings.reply) if schema else {})
         out_tokens = _tokens(text)
+        self._reported("gemini", model, in_tokens, out_tokens)
         response_id = hashlib.sha1(secrets.token_bytes(8)).hexdigest()[:22]
 
         def chunk(piece: str, last: bool) -> Dict[str, Any]:

@@ -26,7 +26,16 @@ from .faults import FaultMiddleware, FaultRegistry, FaultRule, make_rule, protoc
 from .identity import identity_routes
 from .models import ModelRoutes, ModelSettings
 from .recording import RecordingMiddleware
-from .state import FaultHit, ModelRequest, RecordedRequest, TokenRecord, ToolCall, ToolResult, WorkspaceState
+from .state import (
+    FaultHit,
+    ModelRequest,
+    ModelUsage,
+    RecordedRequest,
+    TokenRecord,
+    ToolCall,
+    ToolResult,
+    WorkspaceState,
+)
 from .workspace_files import workspace_routes
 from .workspace_tree import WorkspaceTree, canonical
 
@@ -407,6 +416,15 @@ class FakeWorkspace:
         self.model_settings.tool_command = value or None
 
     @property
+    def model_tool_arguments(self) -> Dict[str, Any]:
+        """Extra arguments for the tool call, used where the tool's schema declares them (default {})."""
+        return self.model_settings.tool_arguments
+
+    @model_tool_arguments.setter
+    def model_tool_arguments(self, value: Dict[str, Any]) -> None:
+        self.model_settings.tool_arguments = dict(value or {})
+
+    @property
     def serving_endpoints(self) -> List[str]:
         """Endpoint names listed by ``GET /api/2.0/serving-endpoints`` (a live, mutable list)."""
         return self.model_settings.endpoints
@@ -432,6 +450,29 @@ class FakeWorkspace:
     @model_chunk_delay_s.setter
     def model_chunk_delay_s(self, value: float) -> None:
         self.model_settings.chunk_delay_s = float(value)
+
+    @property
+    def model_usage(self) -> List[ModelUsage]:
+        """Snapshot of the usage each model answer reported (one per call that reported any)."""
+        return self.state.model_usage()
+
+    @property
+    def model_reject_empty_text(self) -> bool:
+        """When True, a request with an empty text content block gets 400, as Databricks answers."""
+        return self.model_settings.reject_empty_text
+
+    @model_reject_empty_text.setter
+    def model_reject_empty_text(self, value: bool) -> None:
+        self.model_settings.reject_empty_text = bool(value)
+
+    @property
+    def model_denied_endpoints(self) -> List[str]:
+        """Endpoints every caller lacks CAN_QUERY on: 403 PERMISSION_DENIED (a live, mutable list)."""
+        return self.model_settings.denied
+
+    @model_denied_endpoints.setter
+    def model_denied_endpoints(self, names: Sequence[str]) -> None:
+        self.model_settings.denied = list(names)
 
     # conveniences for other tests ------------------------------------------
     def app_env(self, *, token: Optional[str] = None) -> Dict[str, str]:

@@ -114,6 +114,17 @@ class RecordedRequest:
 
 
 @dataclass(frozen=True)
+class ModelUsage:
+    """The usage a model answer reported (what a client summing usage must arrive at)."""
+
+    api: str  # "anthropic", "responses", "chat" or "gemini"
+    model: Optional[str]
+    input_tokens: int
+    output_tokens: int
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
 class ModelRequest:
     """One call to a model endpoint (any of the four wire APIs)."""
 
@@ -200,6 +211,7 @@ class WorkspaceState:
         self._tokens: Dict[str, TokenRecord] = {}
         self._requests: List[RecordedRequest] = []
         self._model_requests: List[ModelRequest] = []
+        self._model_usage: List[ModelUsage] = []
         self._fault_hits: List[FaultHit] = []
         self._tool_calls: List[ToolCall] = []
         self._tool_results: List[ToolResult] = []
@@ -359,9 +371,18 @@ class WorkspaceState:
         with self.lock:
             return list(self._tool_results)
 
+    def record_model_usage(self, usage: ModelUsage) -> None:
+        with self.lock:
+            self._model_usage.append(usage)
+
+    def model_usage(self) -> List[ModelUsage]:
+        with self.lock:
+            return list(self._model_usage)
+
     def clear_records(self) -> None:
         """Forget recorded requests, model requests, tool calls/results and fault hits."""
         with self.lock:
+            self._model_usage.clear()
             self._requests.clear()
             self._model_requests.clear()
             self._fault_hits.clear()
