@@ -34,6 +34,7 @@ SYNC_OPTIONS = SYNC_STATE_DIR / "options.json"  # engine tunables (lib.sync.opti
 SYNC_TEXT_LOG = Path(".sync.log")  # one readable line per event, for `tail -f`
 GIT_HOOKS_DIR = CODA_DIR / "git-hooks"  # the global core.hooksPath
 WORKSPACE_MIRROR_DIR = CODA_DIR / "workspace-mirror"  # where sync goes without a workspace
+SYNC_RETRY_DIR = SYNC_STATE_DIR / "retry"  # one JSON file per project whose sync waits to be retried
 
 
 def projects_dir(home: Path) -> Path:
@@ -77,6 +78,45 @@ def git_hooks_dir(home: Path) -> Path:
 
 def workspace_mirror_dir(home: Path) -> Path:
     return home / WORKSPACE_MIRROR_DIR
+
+
+def sync_retry_dir(home: Path) -> Path:
+    """``~/.coda/sync/retry/``: the sync's retry queue (``lib.sync.retry``); the sync page reads it."""
+    return home / SYNC_RETRY_DIR
+
+
+# ---------------------------------------------------------------- the agents' conversation stores
+# What each agent CLI keeps of its conversations, relative to HOME, as glob patterns
+# (``**`` = any depth). The sync backs these up to the workspace and the boot
+# restore brings them back, so an agent can resume a conversation in a new
+# container. Only conversation data is listed: the agents' config and login
+# files (tokens) are rebuilt by the boot setup and never leave the machine.
+# OpenCode 1.x keeps everything in one SQLite database, which also holds
+# login tables; it is copied with those tables emptied (``lib.sync.conversations``).
+
+
+@dataclass(frozen=True)
+class ConversationStore:
+    agent: str
+    patterns: tuple[str, ...]  # relative to HOME
+    sqlite: tuple[str, ...] = ()  # SQLite databases (relative to HOME), copied consistently
+    secret_tables: tuple[str, ...] = ()  # tables of those databases that hold credentials: emptied in the copy
+
+
+CONVERSATION_STORES: tuple[ConversationStore, ...] = (
+    ConversationStore("claude", (".claude/projects/**",)),
+    ConversationStore("codex", (".codex/sessions/**", ".codex/archived_sessions/**", ".codex/session_index.jsonl")),
+    # Gemini CLI 0.61: ~/.gemini/tmp/<project slug>/chats/session-*.json(l); the slug's
+    # owner is in .project_root there, and projects.json maps folders to slugs.
+    ConversationStore("gemini", (".gemini/tmp/*/chats/**", ".gemini/tmp/*/.project_root", ".gemini/projects.json")),
+    # OpenCode: 1.x keeps sessions in opencode.db; older versions in storage/ (JSON files).
+    ConversationStore(
+        "opencode",
+        (".local/share/opencode/storage/**",),
+        sqlite=(".local/share/opencode/opencode.db",),
+        secret_tables=("account", "account_state", "control_account", "credential", "session_share"),
+    ),
+)
 
 
 # ---------------------------------------------------------------- tokens

@@ -213,10 +213,13 @@ def test_incremental_sync_sends_only_the_changed_file(ws_home: Path, fw: FakeWor
     second = sync_project(ws_home, repo)
 
     assert second.result == "ok" and (second.uploaded, second.deleted) == (1, 0)
-    imports = import_requests(fw)
+    imports = import_requests(fw, "projects/demo/")
     assert len(imports) == 1 and b"pkg7/file7.txt" in imports[0].body
+    # Besides the file: one incremental bundle and history.json, nothing else (no mkdirs, deletes, listing).
+    history = import_requests(fw, ".coda/history/demo/")
+    assert len(history) == 2 and second.history and second.history.startswith("bundle 2 ")
     api_calls = [r for r in fw.requests if r.path.startswith("/api/")]
-    assert api_calls == imports  # no mkdirs, no deletes, no listing
+    assert api_calls == import_requests(fw)
     assert remote_tree(fw) == expected_tree(repo, ws_home)
 
     fw.clear_requests()

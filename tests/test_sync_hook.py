@@ -132,7 +132,7 @@ def test_one_change_in_1000_files_uploads_one_file(ws) -> None:
     second = synced(home, commit_all(repo, home, "edit one"))
 
     assert (second["uploaded"], second["deleted"]) == (1, 0)
-    imports = import_requests(fw)
+    imports = import_requests(fw, "projects/demo/")
     assert len(imports) == 1 and b"dir3/file503.txt" in imports[0].body
     assert remote_tree(fw) == expected_tree(repo, home)
 

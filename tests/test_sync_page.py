@@ -144,3 +144,37 @@ def test_log_watcher_counts_writes_not_reads(home: Path) -> None:
         wait_for(lambda: watcher.version > version, 10, "the second write to be seen")
     finally:
         watcher.stop()
+
+
+def test_sync_page_shows_the_retry_countdown_and_retry_now(home: Path, fw: FakeWorkspace, page_server: str) -> None:
+    """A transient failure shows "waiting to retry, next attempt in N s", counting down; "Retry now" runs it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_sync_support import write_options
+
+    write_credentials(home, fw, fw.create_token(user=OWNER))
+    write_options(home, retry_first_s=120.0, retry_max_s=300.0)
+    repo = make_repo(home)
+    write_files(repo, {"a.txt": b"a\n"})
+    commit_all(repo, home, "waits for the workspace")
+    fw.set_fault("5xx")
+    assert sync_project(home, repo).result == "error"
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(page_server)
+            waiting = page.get_by_text("Waiting to retry, next attempt in")
+            expect(waiting.first).to_be_visible(timeout=60_000)
+            first = waiting.first.inner_text()
+            expect(waiting.first).not_to_have_text(first, timeout=10_000)  # it counts down by itself
+            assert "1 attempt failed" in first and "server error" in first
+
+            fw.clear_faults()
+            page.get_by_role("button", name="Retry now").click()
+            wait_record(home, lambda r: r.get("result") == "ok", 60, "the retried sync")
+            expect(waiting).to_have_count(0, timeout=20_000)
+        finally:
+            browser.close()
+    assert [r["trigger"] for r in records(home) if r.get("result") == "ok"] == ["manual"]

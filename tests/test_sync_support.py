@@ -174,8 +174,28 @@ def ws_home(home: Path, fw: FakeWorkspace) -> Path:
     return home
 
 
-def import_requests(fw: FakeWorkspace) -> list[Any]:
-    return [r for r in fw.requests if r.method == "POST" and r.path == "/api/2.0/workspace/import"]
+def import_path(request: Any) -> str:
+    """The workspace path a recorded import request wrote (multipart form field ``path``, or JSON)."""
+    body: bytes = request.body
+    marker = b'name="path"'
+    at = body.find(marker)
+    if at >= 0:
+        start = body.index(b"\r\n\r\n", at) + 4
+        return body[start:body.index(b"\r\n", start)].decode()
+    try:
+        return str(request.json().get("path", ""))
+    except ValueError:
+        return ""
+
+
+def import_requests(fw: FakeWorkspace, under: str | None = None) -> list[Any]:
+    """Workspace imports; with ``under`` (``"projects/demo/"``, ``".coda/history/demo/"``) only those
+    writing below that folder of the owner's."""
+    found = [r for r in fw.requests if r.method == "POST" and r.path == "/api/2.0/workspace/import"]
+    if under is not None:
+        prefix = f"/Workspace/Users/{OWNER}/{under}"
+        found = [r for r in found if import_path(r).startswith(prefix)]
+    return found
 
 
 def settle(home: Path, project: str = "demo", timeout: float = HOOK_TIMEOUT_S) -> None:

@@ -10,6 +10,7 @@ moved, so an idle page reads no files and redraws nothing.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,8 @@ from lib.sync import (
     Destination,
     DestinationState,
     ProjectStatus,
+    RetryEntry,
+    RetryKind,
     SyncRecord,
     SyncResult,
     TargetKind,
@@ -28,11 +31,14 @@ from lib.sync import (
     history,
     is_running,
     log_watcher,
+    pending_retry,
     project_status,
+    retry_now,
     start_sync_now,
     tail_text_log,
 )
 from lib.timefmt import when_and_ago
+from views.plain import md, url
 
 _SEEN = "sync_page_log_version"
 _RESULT_ICON = {
@@ -59,7 +65,7 @@ def _live_watch(home: str) -> None:
 
 def _target_banner(where: Destination) -> None:
     if where.state == DestinationState.WORKSPACE:
-        st.caption(f"Commits upload to **{where.host}** as **{where.owner}**.")
+        st.caption(f"Commits upload to **{md(where.host)}** as **{md(where.owner)}**.")
     elif where.state == DestinationState.NO_TOKEN:
         st.info(
             "No workspace token is set, so commits are mirrored to a local folder "
@@ -79,7 +85,7 @@ def _project_card(home: Path, row: ProjectStatus) -> None:
     with st.container(border=True):
         head, action = st.columns([3, 1], vertical_alignment="center")
         icon = _RESULT_ICON.get(last.result, _NEVER_ICON) if last else _NEVER_ICON
-        head.markdown(f"#### {icon} {row.project}")
+        head.markdown(f"#### {icon} {md(row.project)}")
         running = is_running(home, row.project)
         if action.button(
             "Syncing…" if running else "Sync now",
@@ -89,10 +95,10 @@ def _project_card(home: Path, row: ProjectStatus) -> None:
             width="stretch",
         ):
             if start_sync_now(home, row.project):
-                st.toast(f"Sync of {row.project} started")
+                st.toast(f"Sync of {md(row.project)} started")
         details = [f"Last sync: {when_and_ago(last.time if last else None)}"]
         if last and last.commit:
-            details.append(f"commit `{last.commit[:8]}` {last.commit_message or ''}".rstrip())
+            details.append(f"commit `{md(last.commit[:8])}` {md(last.commit_message or '')}".rstrip())
         if last:
             details.append(
                 f"{last.uploaded} uploaded · {last.deleted} deleted · {last.skipped} skipped"
@@ -101,14 +107,46 @@ def _project_card(home: Path, row: ProjectStatus) -> None:
             )
         st.markdown("  \n".join(details))
         if row.location.kind == TargetKind.WORKSPACE:
-            st.markdown(f"Workspace folder: [{row.location.root}]({row.location.url})")
+            st.markdown(f"Workspace folder: [{md(row.location.root, in_link=True)}]({url(row.location.url)})")
         else:
-            st.markdown(f"Local mirror folder: `{row.location.root}`")
-        if row.problem:
-            st.error(row.problem, icon=":material/error:")
+            st.markdown(f"Local mirror folder: {md(row.location.root)}")
+        if row.retry is not None:
+            _retry_banner(str(home), row.project)
+        elif row.problem:
+            st.error(md(row.problem), icon=":material/error:")
         if last and last.result == SyncResult.OK and last.skipped:
             what = "1 file was" if last.skipped == 1 else f"{last.skipped} files were"
             st.caption(f"{what} left out (too big, or a symbolic link); see the live log below.")
+
+
+def _retry_text(entry: RetryEntry) -> str:
+    if entry.kind == RetryKind.NEW_TOKEN and not entry.forced:
+        if "by itself" in entry.error:
+            return entry.error
+        return f"{entry.error} It will be retried by itself once the token changes."
+    wait = entry.wait_s(time.time()) or 0.0
+    when = "now" if wait < 1 else f"in {wait:.0f} s"
+    tries = f"{entry.attempts} attempt{'s' if entry.attempts != 1 else ''} failed"
+    return f"Waiting to retry, next attempt {when} ({tries}). {entry.error}"
+
+
+@st.fragment(run_every=1)
+def _retry_banner(home: str, project: str) -> None:
+    """The project's retry state, counting down live; the page reruns when the entry goes away."""
+    entry = pending_retry(Path(home), project)
+    if entry is None:
+        st.rerun()  # the retry got through (or the queue changed): redraw the whole card
+        return
+    box, action = st.columns([4, 1], vertical_alignment="center")
+    if entry.kind == RetryKind.NEW_TOKEN and not entry.forced:
+        box.error(md(_retry_text(entry)), icon=":material/key_off:")
+    else:
+        box.warning(md(_retry_text(entry)), icon=":material/schedule:")
+    running = is_running(Path(home), project)
+    if action.button("Retrying…" if running else "Retry now", key=f"retry-now-{project}", disabled=running,
+                     icon=":material/refresh:", width="stretch"):
+        retry_now(Path(home), project)
+        st.toast(f"Retrying the sync of {md(project)}")
 
 
 def _history(runs: list[SyncRecord]) -> None:
@@ -145,8 +183,9 @@ def render() -> None:
     st.title("Workspace sync")
     st.caption(
         "Every `git commit` in `~/projects/<name>` uploads that project to "
-        "`/Workspace/Users/<you>/projects/<name>`. Only changed files are sent; "
-        "files deleted or renamed locally are removed there too."
+        "`/Workspace/Users/<you>/projects/<name>`, and its git history to "
+        "`/Workspace/Users/<you>/.coda/history/<name>`. Only changes are sent; files deleted or renamed "
+        "locally are removed there too. A sync that fails retries by itself until it gets through."
     )
     _target_banner(destination(home))
     rows = project_status(home, list_projects(settings))

@@ -6,11 +6,17 @@ Modules, one job each:
 
 - ``hook``: installs the global git hooks folder (``install_hook``)
 - ``__main__``: the hook's entry point; detaches, then runs a sync
-- ``engine``: ``sync_project`` / ``sync_now``: diff, upload, delete, record
+- ``engine``: ``sync_project`` / ``sync_now``: diff, upload, delete, history, record
 - ``gitfiles``: which files a project has, and their hashes
 - ``manifest``: what the target is known to hold
+- ``githistory``: the project's git history in the workspace (incremental bundles + ``history.json``)
 - ``targets``: ``locate`` (where a project goes), ``WorkspaceTarget`` (databricks-sdk), ``LocalFolderTarget``
-- ``errors``: transient vs fatal, the cause (``Cause``), and messages a user can act on
+- ``errors``: transient vs fatal, the cause (``Cause``), how it is retried, and messages a user can act on
+- ``retry``: the on-disk retry queue (backoff 1 s doubling to 5 min; refused tokens wait for a new one)
+- ``daemon``: the app's background driver: due retries, ``repowatch``, conversation backups
+- ``repowatch``: commits in repositories whose own ``core.hooksPath`` hides our hook (husky)
+- ``restore``: at boot, projects the workspace has and HOME does not (history, branches, HEAD, files)
+- ``conversations``: the agents' conversation stores, backed up and restored (never a credential)
 - ``lock``: one sync per project across processes
 - ``records``: ``SyncRecord`` (the one record format), the JSONL history and ``~/.sync.log``
 - ``status``: the read side for the page and the token store, derived from ``records`` and ``targets``
@@ -57,6 +63,15 @@ _EXPORTS = {
     "DestinationState": "lib.sync.status",
     "refused_token": "lib.sync.status",
     "log_watcher": "lib.sync.watch",
+    # surviving restarts and new containers
+    "restore_all": "lib.sync.restore",
+    "RestoreReport": "lib.sync.restore",
+    "start_background": "lib.sync.daemon",
+    "stop_background": "lib.sync.daemon",
+    "retry_now": "lib.sync.daemon",
+    "RetryEntry": "lib.sync.retry",
+    "RetryKind": "lib.sync.retry",
+    "pending_retry": "lib.sync.retry",
 }
 
 __all__ = sorted(_EXPORTS)

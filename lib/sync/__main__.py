@@ -4,7 +4,8 @@
 (so an agent killing the committing process group cannot take the sync down),
 points its standard streams away from git's pipes (so nobody waits on them)
 and only then imports the engine and syncs. ``run`` does the same in the
-foreground; ``now <project>`` syncs ``~/projects/<project>``.
+foreground; ``now <project>`` syncs ``~/projects/<project>``; ``restore``
+does what the boot step does (``lib.sync.restore``), printing its progress.
 
 Only the standard library (and ``lib.environment``/``lib.homefiles``, which
 are stdlib-only) is imported before the fork: importing databricks-sdk takes
@@ -87,8 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     now = sub.add_parser("now", help="sync ~/projects/PROJECT in the foreground")
     now.add_argument("--home", type=Path, default=None)
     now.add_argument("project")
+    restore = sub.add_parser("restore", help="bring back the projects the workspace has and ~/projects lacks")
+    restore.add_argument("--home", type=Path, default=None)
     args = parser.parse_args(argv)
     home = (args.home or Path.home()).absolute()
+    if args.cmd == "restore":
+        _clean_environment()
+        from lib.sync.restore import restore_all
+
+        report = restore_all(home, progress=lambda text: print(text, flush=True))
+        print(report.summary())
+        return 1 if report.failed else 0
 
     if args.cmd == "hook":
         repo = args.repo.absolute()

@@ -5,7 +5,11 @@ sha256), diff it against the manifest of what the target is known to hold,
 then delete, prune folders, create folders and upload, in parallel with a
 bound, retrying transient failures with backoff. Only confirmed operations
 reach the manifest, so whatever a failed run leaves undone is exactly what the
-next run does. Every run, even a skipped one, ends as one ``SyncRecord``.
+next run does. Alongside, the project's git history goes to its own folder
+(``githistory.prepare`` in a thread from the start, ``finish`` once the files
+are confirmed). Every run, even a skipped one, ends as one ``SyncRecord``; a
+failed one also leaves an entry in the retry queue (``retry.note``, still
+under the project lock), which the app's background driver acts on.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ from pathlib import Path
 from random import random
 from typing import Any
 
+from lib.sync import githistory as history_mod
 from lib.sync import manifest as manifest_mod
-from lib.sync import paths
-from lib.sync.errors import Kind, SyncAborted, SyncDeadline, cause_of, classify, explain
+from lib.sync import paths, retry
+from lib.sync.credentials import Credentials, read_credentials
+from lib.sync.errors import Cause, Kind, SyncAborted, SyncDeadline, cause_of, classify, explain
 from lib.sync.gitfiles import LocalFile, Snapshot, head_commit, sha256_bytes, snapshot, toplevel
 from lib.sync.lock import LockTimeout, project_turn
 from lib.sync.options import SyncOptions, load_options
 from lib.sync.records import MAX_LISTED, SyncRecord, SyncResult, append_record, log_line, now_iso
-from lib.sync.targets import Target, make_target
+from lib.sync.targets import Target, locate_history, make_target
 
 CHECKPOINT_EVERY_S = 1.0
 PROGRESS_EVERY_S = 2.0
@@ -64,15 +70,51 @@ def make_plan(snap: Snapshot, manifest: manifest_mod.Manifest) -> Plan:
     return Plan(uploads, deletes, mkdirs, stale)
 
 
+def with_retries(fn: Callable[[Any], Any], item: Any, options: SyncOptions, *,
+                 abort: threading.Event | None = None, deadline: float | None = None) -> Any:
+    """``fn(item)``, retried with backoff while it fails for a transient reason (``errors.classify``).
+
+    Gives up after ``options.attempts`` tries, at ``deadline`` (monotonic), or
+    when ``abort`` is set; a non-transient failure is raised at once.
+    """
+    tries = 0
+    while True:
+        if abort is not None and abort.is_set():
+            raise SyncAborted()
+        if deadline is not None and time.monotonic() >= deadline:
+            raise SyncDeadline(f"{options.deadline_s:.0f} s")
+        try:
+            return fn(item)
+        except Exception as exc:  # sorted by classify()
+            if classify(exc) is not Kind.TRANSIENT:
+                raise
+            tries += 1
+            if tries >= options.attempts:
+                raise
+            delay = min(options.backoff_max_s, options.backoff_s * 2 ** (tries - 1))
+            retry_after = getattr(exc, "retry_after_secs", None)
+            if retry_after:
+                delay = max(delay, min(float(retry_after), options.backoff_max_s))
+            delay *= 0.75 + random() / 2
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - time.monotonic()))
+            if abort is not None:
+                if abort.wait(delay):
+                    raise SyncAborted() from exc
+            else:
+                time.sleep(delay)
+
+
 class _Run:
     """The mutable state of one run: counters, failures, the abort switch."""
 
     def __init__(self, home: Path, project: str, repo: Path, target: Target, options: SyncOptions,
-                 manifest: manifest_mod.Manifest) -> None:
+                 manifest: manifest_mod.Manifest, *, abort: threading.Event | None = None,
+                 deadline: float | None = None) -> None:
         self.home, self.project, self.repo = home, project, repo
         self.target, self.options, self.manifest = target, options, manifest
-        self.deadline = time.monotonic() + options.deadline_s
-        self.abort = threading.Event()
+        self.deadline = deadline if deadline is not None else time.monotonic() + options.deadline_s
+        self.abort = abort or threading.Event()
         self.fatal: BaseException | None = None
         self.failures: list[tuple[str, BaseException]] = []
         self.uploaded = self.deleted = self.bytes = 0
@@ -81,28 +123,7 @@ class _Run:
 
     # -- one operation, with retries -------------------------------------------------
     def attempt(self, fn: Callable[[Any], Any], item: Any) -> Any:
-        tries = 0
-        while True:
-            if self.abort.is_set():
-                raise SyncAborted()
-            if time.monotonic() >= self.deadline:
-                raise SyncDeadline(f"{self.options.deadline_s:.0f} s")
-            try:
-                return fn(item)
-            except Exception as exc:  # sorted by classify()
-                if classify(exc) is not Kind.TRANSIENT:
-                    raise
-                tries += 1
-                if tries >= self.options.attempts:
-                    raise
-                delay = min(self.options.backoff_max_s, self.options.backoff_s * 2 ** (tries - 1))
-                retry_after = getattr(exc, "retry_after_secs", None)
-                if retry_after:
-                    delay = max(delay, min(float(retry_after), self.options.backoff_max_s))
-                delay *= 0.75 + random() / 2
-                delay = min(delay, max(0.0, self.deadline - time.monotonic()))
-                if self.abort.wait(delay):
-                    raise SyncAborted() from exc
+        return with_retries(fn, item, self.options, abort=self.abort, deadline=self.deadline)
 
     # -- one phase: many operations in parallel --------------------------------------
     def phase(self, pool: ThreadPoolExecutor, items: Iterable[Any], fn: Callable[[Any], Any],
@@ -191,10 +212,57 @@ def _skip_record(repo: Path, reason: str, started: float, trigger: str, project:
     )
 
 
+class _HistoryJob:
+    """The history upload of one run: ``prepare`` in a thread while the files sync, ``finish`` after."""
+
+    def __init__(self, home: Path, project: str, repo: Path, commit: str, target: Target, creds: Credentials,
+                 options: SyncOptions, abort: threading.Event, deadline: float) -> None:
+        self.home, self.project, self.repo, self.options = home, project, repo, options
+        self.target = target.sibling(locate_history(home, project, creds))
+        self.attempt = lambda fn, item: with_retries(fn, item, options, abort=abort, deadline=deadline)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-history")
+        self._future = self._pool.submit(
+            history_mod.prepare, home, project, repo, self.target, self.attempt, head_commit=commit,
+            max_bundles=options.history_max_bundles, part_bytes=options.history_part_bytes,
+        )
+        self._pool.shutdown(wait=False)
+
+    def wait(self) -> None:
+        """Let the thread end (its failure, if any, is ``finish``'s to report)."""
+        try:
+            self._future.result()
+        except BaseException:  # noqa: BLE001 - reported by finish(), or moot after a fatal run
+            pass
+
+    def finish(self, manifest: manifest_mod.Manifest) -> history_mod.UploadResult:
+        prepared = self._future.result()  # raises what prepare raised
+        return history_mod.finish(self.home, self.project, self.repo, self.target, self.attempt, prepared,
+                                  remote_files=manifest.files, files_digest=manifest_mod.digest(manifest.files))
+
+
 def _sync_locked(home: Path, project: str, repo: Path, options: SyncOptions, target: Target | None,
                  started: float, trigger: str) -> SyncRecord:
     commit, subject = head_commit(repo)
-    target = target or make_target(home, project, options)
+    creds = read_credentials(home)
+    target = target or make_target(home, project, options, creds)
+    abort = threading.Event()
+    deadline = time.monotonic() + options.deadline_s
+    job: _HistoryJob | None = None
+    if options.history and commit and locate_history(home, project, creds).kind == target.location.kind:
+        # Started first: reading refs and bundling overlap with hashing the files and uploading them.
+        job = _HistoryJob(home, project, repo, commit, target, creds, options, abort, deadline)
+    try:
+        return _sync_files(home, project, repo, options, target, started, trigger, commit, subject, job,
+                           abort, deadline)
+    finally:
+        if job is not None:
+            abort.set()  # no-op once it is done; stops its retries when the run ended early
+            job.wait()
+
+
+def _sync_files(home: Path, project: str, repo: Path, options: SyncOptions, target: Target, started: float,
+                trigger: str, commit: str | None, subject: str | None, job: _HistoryJob | None,
+                abort: threading.Event, deadline: float) -> SyncRecord:
     snap = snapshot(repo, options.max_file_bytes)
     where = target.location
     manifest = manifest_mod.load(home, project, where.identity)
@@ -206,7 +274,7 @@ def _sync_locked(home: Path, project: str, repo: Path, options: SyncOptions, tar
     if len(snap.skipped) > MAX_LISTED:
         log_line(home, f"[{project}] ... and {len(snap.skipped) - MAX_LISTED} more skipped files")
 
-    run = _Run(home, project, repo, target, options, manifest)
+    run = _Run(home, project, repo, target, options, manifest, abort=abort, deadline=deadline)
     try:
         _execute(run, plan)
     finally:
@@ -216,11 +284,25 @@ def _sync_locked(home: Path, project: str, repo: Path, options: SyncOptions, tar
     for name, exc in run.failures[:MAX_LISTED]:
         if not isinstance(exc, (SyncAborted, CancelledError)):
             log_line(home, f"[{project}] could not sync {name}: {explain(exc, host=where.host)}")
+    # The history goes up once the files did (it names the files' state), unless the target is unusable.
+    history_text: str | None = None
+    history_bytes = 0
+    history_exc: BaseException | None = None
+    if job is not None and run.fatal is None:
+        try:
+            result = job.finish(manifest)
+            history_text, history_bytes = result.text, result.bytes
+        except Exception as exc:  # noqa: BLE001 - recorded: the run ends "error" and is retried
+            history_exc = exc
+            history_text = "not uploaded"
+            log_line(home, f"[{project}] could not upload the history: {explain(exc, host=where.host)}")
     pending = plan.size - run.uploaded - run.deleted
     # What stopped the run (or, when nothing did, the first file that failed) is the record's error.
-    culprit = run.fatal or (run.failures[0][1] if run.failures else None)
+    culprit = run.fatal or history_exc or (run.failures[0][1] if run.failures else None)
     if run.fatal is not None:
         error: str | None = explain(run.fatal, host=where.host)
+    elif history_exc is not None:
+        error = f"The files are synced but not the git history: {explain(history_exc, host=where.host)}"
     elif run.failures:
         name, exc = run.failures[0]
         n = len(run.failures)
@@ -235,7 +317,7 @@ def _sync_locked(home: Path, project: str, repo: Path, options: SyncOptions, tar
         pending=pending, bytes=run.bytes, duration_s=round(time.monotonic() - started, 3),
         error=error if not ok else None,
         error_kind=cause_of(culprit) if culprit else None,
-        token_hash=target.token_hash, trigger=trigger,
+        token_hash=target.token_hash, trigger=trigger, history=history_text, history_bytes=history_bytes,
         skipped_files=[{"path": s.path, "reason": s.reason} for s in snap.skipped[:MAX_LISTED]],
         failed_files=[{"path": n, "error": explain(e, host=where.host)} for n, e in run.failures[:MAX_LISTED]],
     )
@@ -267,7 +349,11 @@ def sync_project(home: Path, repo: Path, *, options: SyncOptions | None = None, 
         try:
             with project_turn(home, project, timeout_s=options.deadline_s + 60) as mine:
                 if mine:
-                    record = _sync_locked(home, project, top, options, target, started, trigger)
+                    try:
+                        record = _sync_locked(home, project, top, options, target, started, trigger)
+                    except Exception as exc:  # noqa: BLE001 - turned into a record
+                        record = _crash_record(project, top, exc, started, trigger)
+                    _note_retry(home, record, options)  # still ours: no later run can be overtaken
                 else:
                     record = _skip_record(
                         top, "a sync of this project is already queued; it will include this commit",
@@ -276,36 +362,51 @@ def sync_project(home: Path, repo: Path, *, options: SyncOptions | None = None, 
         except LockTimeout:
             record = _skip_record(top, "another sync of this project is still running", started, trigger, project)
             record.result = SyncResult.ERROR
+            record.error_kind = Cause.BUSY
+            _note_retry(home, record, options)
         except Exception as exc:  # noqa: BLE001 - turned into a record
-            record = SyncRecord(
-                time=now_iso(), project=project, repo=str(top), result=SyncResult.ERROR, error=explain(exc),
-                error_kind=cause_of(exc), duration_s=round(time.monotonic() - started, 3), trigger=trigger,
-            )
+            record = _crash_record(project, top, exc, started, trigger)
     append_record(home, record)
     return record
 
 
-def sync_now(home: Path, project: str) -> SyncRecord:
-    """Sync ``~/projects/<project>`` right away (the page's "Sync now" button)."""
+def _crash_record(project: str, repo: Path, exc: BaseException, started: float, trigger: str) -> SyncRecord:
+    return SyncRecord(
+        time=now_iso(), project=project, repo=str(repo), result=SyncResult.ERROR, error=explain(exc),
+        error_kind=cause_of(exc), duration_s=round(time.monotonic() - started, 3), trigger=trigger,
+    )
+
+
+def _note_retry(home: Path, record: SyncRecord, options: SyncOptions) -> None:
+    try:
+        retry.note(home, record, options)
+    except OSError as exc:
+        log_line(home, f"[{record.project}] could not update the retry queue: {exc}")
+
+
+def sync_now(home: Path, project: str, trigger: str = "manual") -> SyncRecord:
+    """Sync ``~/projects/<project>`` right away (the page's "Sync now" button, a retry, the commit watcher)."""
     folder = paths.projects_dir(home) / project
     if paths.project_for(home, folder) != project or not folder.is_dir():
         started = time.monotonic()
-        record = _skip_record(folder, f"there is no project folder {folder}", started, "manual")
+        record = _skip_record(folder, f"there is no project folder {folder}", started, trigger)
         record.result = SyncResult.ERROR
         append_record(home, record)
+        retry.drop(home, project)  # nothing left to retry
         return record
-    return sync_project(home, folder, trigger="manual")
+    return sync_project(home, folder, trigger=trigger)
 
 
 _running: set[tuple[str, str]] = set()
 _running_lock = threading.Lock()
 
 
-def start_sync_now(home: Path, project: str) -> bool:
+def start_sync_now(home: Path, project: str, trigger: str = "manual") -> bool:
     """Run ``sync_now`` in a background thread; False when one is already running for it here.
 
     The page must not block a rerun for the length of an upload; the live log
-    shows progress and the result.
+    shows progress and the result. The retry driver starts its runs here too,
+    so a project never has two runs from this process.
     """
     key = (str(home), project)
     with _running_lock:
@@ -315,12 +416,14 @@ def start_sync_now(home: Path, project: str) -> bool:
 
     def work() -> None:
         try:
-            sync_now(home, project)
+            sync_now(home, project, trigger)
+        except Exception as exc:  # noqa: BLE001 - a thread's last word goes to the log
+            log_line(home, f"[{project}] sync crashed: {type(exc).__name__}: {exc}")
         finally:
             with _running_lock:
                 _running.discard(key)
 
-    threading.Thread(target=work, name=f"sync-now-{project}", daemon=True).start()
+    threading.Thread(target=work, name=f"sync-{trigger}-{project}", daemon=True).start()
     return True
 
 

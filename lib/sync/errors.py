@@ -53,7 +53,39 @@ class Cause(StrEnum):
     REQUEST_REJECTED = "request_rejected"  # any other workspace error
     LOCAL_FILE = "local_file"  # reading the project's file failed
     DEADLINE = "deadline"  # the run's own wall-clock budget
+    BUSY = "busy"  # another sync of the project held its lock too long
     UNEXPECTED = "unexpected"
+
+
+class Retry(StrEnum):
+    """What happens after a run failed for a given ``Cause`` (``lib.sync.retry`` acts on it)."""
+
+    BACKOFF = "backoff"  # the workspace or the network: retried by itself, 1 s doubling to 5 min, until it works
+    NEW_TOKEN = "new_token"  # the credential (or its rights): retried by itself once the token changes
+    NONE = "none"  # something in the project itself: the next commit or Sync now tries again
+
+
+_RETRY_BY_CAUSE = {
+    Cause.UNREACHABLE: Retry.BACKOFF,
+    Cause.THROTTLED: Retry.BACKOFF,
+    Cause.SERVER_ERROR: Retry.BACKOFF,
+    Cause.DEADLINE: Retry.BACKOFF,
+    Cause.BUSY: Retry.BACKOFF,
+    Cause.NOT_FOUND: Retry.BACKOFF,  # a folder deleted under a running sync: the next run recreates it
+    Cause.UNEXPECTED: Retry.BACKOFF,  # a git command that met a lock, say; capped at one try per 5 min
+    Cause.TOKEN_REJECTED: Retry.NEW_TOKEN,
+    Cause.ACCESS_DENIED: Retry.NEW_TOKEN,
+    Cause.REQUEST_REJECTED: Retry.NONE,
+    Cause.LOCAL_FILE: Retry.NONE,
+}
+
+
+def retry_policy(cause: str | None) -> Retry:
+    """How a failure with ``cause`` (a record's ``error_kind``) is retried; unknown or none: not at all."""
+    try:
+        return _RETRY_BY_CAUSE.get(Cause(cause), Retry.NONE) if cause else Retry.NONE
+    except ValueError:
+        return Retry.NONE
 
 
 class SyncAborted(Exception):
@@ -148,10 +180,13 @@ def explain(exc: BaseException, *, host: str | None = None) -> str:
     if cause is Cause.DEADLINE:
         return (
             f"The sync took longer than {root} and stopped. "
-            "Nothing is lost: the next commit or Sync now continues where it stopped."
+            "Nothing is lost: it continues by itself where it stopped (or press Sync now)."
         )
     if cause is Cause.TOKEN_REJECTED:
-        return "The workspace refused the token: set a new token in the sidebar, then press Sync now."
+        return (
+            "The workspace refused the token: set a new token in the sidebar, then press Sync now "
+            "(the sync also retries by itself once the token changes)."
+        )
     if cause is Cause.ACCESS_DENIED:
         return (
             f"The workspace denied access ({_first_line(root)}): "
@@ -160,18 +195,20 @@ def explain(exc: BaseException, *, host: str | None = None) -> str:
     if cause is Cause.UNREACHABLE:
         return (
             f"Could not reach {where}: it may be down or unreachable from here. "
-            "Nothing is lost: the next commit or Sync now will finish the upload."
+            "Nothing is lost: the sync retries by itself until it gets through (or press Sync now)."
         )
     if cause is Cause.THROTTLED:
         return (
             "The workspace is limiting how fast we may upload (HTTP 429) and did not let up in time. "
-            "Nothing is lost: press Sync now in a minute."
+            "Nothing is lost: the sync retries by itself (or press Sync now in a minute)."
         )
     if cause is Cause.SERVER_ERROR:
         return (
             f"The workspace had a server error ({_first_line(root)}). "
-            "Nothing is lost: press Sync now in a little while."
+            "Nothing is lost: the sync retries by itself (or press Sync now in a little while)."
         )
+    if cause is Cause.BUSY:
+        return "Another sync of this project ran too long; this one retries by itself (or press Sync now)."
     if cause is Cause.NOT_FOUND:
         return f"The workspace folder is missing ({_first_line(root)}): press Sync now to create it again."
     if cause is Cause.REQUEST_REJECTED:

@@ -77,3 +77,19 @@ def project_lock(home: Path, project: str, timeout_s: float) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def is_busy(home: Path, project: str) -> bool:
+    """Whether some process (the detached hook, say) is syncing the project right now."""
+    path = paths.lock_path(home, project)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        if not _try_lock(fd):
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -8,6 +8,7 @@ root): switching from the local mirror to the workspace starts from empty.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,12 @@ class Manifest:
 
 def load(home: Path, project: str, target: str) -> Manifest:
     """The manifest for ``project`` on ``target``; empty when missing, corrupt or for another target."""
-    raw = statefile.read_json(paths.manifest_path(home, project), default=None)
+    return load_at(paths.manifest_path(home, project), target)
+
+
+def load_at(path: Path, target: str) -> Manifest:
+    """``load`` for a manifest file named by path."""
+    raw = statefile.read_json(path, default=None)
     if not isinstance(raw, dict) or raw.get("version") != VERSION or raw.get("target") != target:
         return Manifest(target=target)
     files = raw.get("files")
@@ -55,5 +61,19 @@ def save(home: Path, project: str, manifest: Manifest) -> None:
 
     Compact JSON: it is rewritten on every sync and holds one entry per file.
     """
+    save_at(paths.manifest_path(home, project), manifest)
+
+
+def save_at(path: Path, manifest: Manifest) -> None:
+    """``save`` to a manifest file named by path."""
     data = {"version": VERSION, "target": manifest.target, "files": manifest.files}
-    statefile.atomic_write(paths.manifest_path(home, project), json.dumps(data, separators=(",", ":")).encode())
+    statefile.atomic_write(path, json.dumps(data, separators=(",", ":")).encode())
+
+
+def digest(files: dict[str, dict[str, object]]) -> str:
+    """One hash for a whole file set (path, sha256, size): equal digests, equal content."""
+    h = hashlib.sha256()
+    for path in sorted(files):
+        entry = files[path]
+        h.update(f"{path}\0{entry.get('sha256')}\0{entry.get('size')}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()

@@ -35,6 +35,20 @@ class SyncOptions:
     """Wall-clock cap of one sync; whatever is left is retried by the next one."""
     import_format: str = "RAW"
     """``RAW`` keeps exact bytes and names; ``AUTO`` may turn .py/.ipynb into notebooks."""
+    retry_first_s: float = 1.0
+    """A sync that failed for a transient reason is retried after this long, then after twice that..."""
+    retry_max_s: float = 300.0
+    """... up to this long between attempts, until it gets through (``lib.sync.retry``)."""
+    history: bool = True
+    """Keep the project's git history in the workspace too (bundles under ``.coda/history``)."""
+    history_part_bytes: int = 8 * MiB
+    """Bundles larger than this are stored in parts (the import API takes about 10 MB per file)."""
+    history_max_bundles: int = 32
+    """Past this many incremental bundles, the next upload is one full bundle replacing them all."""
+    conversations_every_s: float = 30.0
+    """How often the app backs up the agents' conversation stores (only changed files are sent)."""
+    watch_every_s: float = 1.0
+    """How often the app looks for commits its hook cannot see and for retries that are due."""
 
 
 def load_options(home: Path) -> SyncOptions:
@@ -52,10 +66,15 @@ def load_options(home: Path) -> SyncOptions:
             continue
         default = getattr(base, field.name)
         try:
-            value = type(default)(raw[field.name])
+            if isinstance(default, bool):
+                if not isinstance(raw[field.name], bool):
+                    continue
+                value = raw[field.name]
+            else:
+                value = type(default)(raw[field.name])
         except (TypeError, ValueError):
             continue
-        if isinstance(value, (int, float)) and value <= 0:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
             continue
         values[field.name] = value
     if values.get("import_format", base.import_format).upper() not in ("RAW", "AUTO"):

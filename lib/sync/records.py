@@ -62,7 +62,9 @@ class SyncRecord:
     error: str | None = None
     error_kind: str | None = None  # lib.sync.errors.Cause of ``error``
     token_hash: str | None = None  # homefiles.token_fingerprint of the token the run presented, if any
-    trigger: str = "hook"
+    trigger: str = "hook"  # hook | manual | retry | watch (a commit the hook could not see)
+    history: str | None = None  # what the run did to the history in the workspace, in words
+    history_bytes: int = 0  # bytes of git bundles it uploaded
     skipped_files: list[dict[str, str]] = field(default_factory=list)
     failed_files: list[dict[str, str]] = field(default_factory=list)
 
@@ -155,7 +157,7 @@ def log_line(home: Path, message: str) -> None:
     _append(homefiles.sync_text_log_path(home), f"{stamp} {message}\n")
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
@@ -173,8 +175,10 @@ def summary(record: SyncRecord) -> str:
     counts = (
         f"{record.uploaded} uploaded, {record.deleted} deleted, {record.skipped} skipped"
         + (f", {record.failed} failed" if record.failed else "")
-        + f", {_human_bytes(record.bytes)} in {record.duration_s:.1f} s"
+        + f", {human_bytes(record.bytes)} in {record.duration_s:.1f} s"
     )
+    if record.history:
+        counts += f"; history: {record.history}"
     where = f"-> {record.remote_path}" if record.remote_path else ""
     if record.result == SyncResult.OK:
         return f"[{name}] {commit} synced: {counts} {where}".rstrip()

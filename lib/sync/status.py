@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from lib.sync import paths
+from lib.sync import paths, retry
 from lib.sync.credentials import read_credentials
 from lib.sync.errors import Cause
 from lib.sync.records import SyncRecord, SyncResult, read_records
+from lib.sync.retry import RetryEntry
 from lib.sync.targets import Location, locate
 
 # The token check runs on every page load; the newest runs are at the end of the log.
@@ -33,6 +34,7 @@ class ProjectStatus:
     location: Location  # where the next sync goes
     last: SyncRecord | None = None  # latest run that did something; None: never synced
     last_ok_time: str | None = None
+    retry: RetryEntry | None = None  # waiting to be retried (by itself, or once the token changes)
 
     @property
     def problem(self) -> str | None:
@@ -106,6 +108,7 @@ def project_status(home: Path, folders: Iterable[str]) -> list[ProjectStatus]:
         if rec.result == SyncResult.OK:
             last_ok[rec.project] = rec.time
     creds = read_credentials(home)
+    waiting = {e.project: e for e in retry.load_all(home)}
     return [
         ProjectStatus(
             project=name,
@@ -113,8 +116,9 @@ def project_status(home: Path, folders: Iterable[str]) -> list[ProjectStatus]:
             location=locate(home, name, creds),
             last=last.get(name),
             last_ok_time=last_ok.get(name),
+            retry=waiting.get(name),
         )
-        for name in sorted(set(folders) | once_synced)
+        for name in sorted(set(folders) | once_synced | set(waiting))
     ]
 
 

@@ -13,8 +13,10 @@ workspace.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -45,14 +47,24 @@ class Location:
     @classmethod
     def workspace(cls, host: str, owner: str, project: str) -> Location:
         """``/Workspace/Users/<owner>/projects/<name>`` on ``host``."""
-        host = host.rstrip("/")
-        root = "/Workspace/" + paths.remote_root(owner, project)
-        return cls(TargetKind.WORKSPACE, root, f"{host}/#workspace{root}", host)
+        return cls.workspace_at(host, paths.remote_root(owner, project))
 
     @classmethod
     def local(cls, home: Path, owner: str | None, project: str) -> Location:
         """``~/.coda/workspace-mirror/Users/<owner or local>/projects/<name>``: the same layout, on disk."""
-        base = homefiles.workspace_mirror_dir(home) / paths.remote_root(owner, project)
+        return cls.local_at(home, paths.remote_root(owner, project))
+
+    @classmethod
+    def workspace_at(cls, host: str, rel: str) -> Location:
+        """``/Workspace/<rel>`` on ``host`` (``rel`` from ``lib.sync.paths``)."""
+        host = host.rstrip("/")
+        root = "/Workspace/" + rel
+        return cls(TargetKind.WORKSPACE, root, f"{host}/#workspace{root}", host)
+
+    @classmethod
+    def local_at(cls, home: Path, rel: str) -> Location:
+        """``<rel>`` under the local mirror folder."""
+        base = homefiles.workspace_mirror_dir(home) / rel
         return cls(TargetKind.LOCAL, str(base), base.as_uri())
 
     @property
@@ -63,10 +75,54 @@ class Location:
 
 def locate(home: Path, project: str, creds: Credentials) -> Location:
     """Where the next sync of ``project`` goes: the workspace when host, token and owner are all known."""
+    return _locate(home, creds, lambda owner: paths.remote_root(owner, project))
+
+
+def locate_history(home: Path, project: str, creds: Credentials) -> Location:
+    """Where ``project``'s git history goes: next to its folder's target, under ``.coda/history``."""
+    return _locate(home, creds, lambda owner: paths.history_root(owner, project))
+
+
+def locate_agents(home: Path, creds: Credentials) -> Location:
+    """Where the agents' conversation stores are backed up."""
+    return _locate(home, creds, paths.agents_root)
+
+
+def _locate(home: Path, creds: Credentials, rel: Callable[[str | None], str]) -> Location:
     if creds.workspace_ready:
         assert creds.host and creds.owner
-        return Location.workspace(creds.host, creds.owner, project)
-    return Location.local(home, creds.owner, project)
+        return Location.workspace_at(creds.host, rel(creds.owner))
+    return Location.local_at(home, rel(creds.owner))
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    """One object in a target folder."""
+
+    name: str
+    is_dir: bool
+    size: int = 0
+
+
+def walk(list_dir: Callable[[str], list[RemoteEntry] | None], rel: str, workers: int = 8) -> list[tuple[str, int]]:
+    """Every file below folder ``rel`` as (path relative to ``rel``, size), listing one depth at a time
+    in parallel (``list_dir`` is a target's, usually wrapped in retries)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out: list[tuple[str, int]] = []
+    folders = [""]
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sync-list") as pool:
+        while folders:
+            level, folders = folders, []
+            listed = pool.map(lambda sub: (sub, list_dir(f"{rel}/{sub}" if rel and sub else (sub or rel))), level)
+            for sub, entries in listed:
+                for e in entries or []:
+                    child = f"{sub}/{e.name}" if sub else e.name
+                    if e.is_dir:
+                        folders.append(child)
+                    else:
+                        out.append((child, e.size))
+    return out
 
 
 class Target(Protocol):
@@ -87,6 +143,15 @@ class Target(Protocol):
     def upload(self, rel_path: str, data: bytes) -> None: ...
     def delete(self, rel_path: str) -> None: ...
     def remove_empty_dir(self, rel_dir: str) -> None: ...
+    def download(self, rel_path: str) -> bytes | None:
+        """The file's bytes; None when there is no such file."""
+        ...
+    def list_dir(self, rel_dir: str) -> list[RemoteEntry] | None:
+        """The folder's children; None when there is no such folder."""
+        ...
+    def sibling(self, location: Location) -> Target:
+        """A target of the same kind at ``location``, sharing this one's connection and credentials."""
+        ...
 
 
 def _join(root: str, rel: str) -> str:
@@ -104,7 +169,8 @@ class WorkspaceTarget:
     target falls back to AUTO for the rest of the run.
     """
 
-    def __init__(self, location: Location, token: str, options: SyncOptions) -> None:
+    def __init__(self, location: Location, token: str, options: SyncOptions,
+                 _shared: _SharedClient | None = None) -> None:
         from databricks.sdk.service.workspace import ImportFormat
 
         if location.kind is not TargetKind.WORKSPACE or not location.host:
@@ -113,8 +179,8 @@ class WorkspaceTarget:
         self._host = location.host
         self._root = location.root
         self._token = token
-        self._retry_timeout_s = options.retry_timeout_s
-        self._client_obj = None
+        self._options = options
+        self._shared = _shared or _SharedClient(location.host, token, options.retry_timeout_s)
         self._format = ImportFormat(options.import_format.upper())
         self._auto = ImportFormat.AUTO
         self._lock = threading.Lock()
@@ -123,17 +189,38 @@ class WorkspaceTarget:
     def token_hash(self) -> str | None:
         # Only a run that actually sent the token says anything about it: a sync
         # with nothing to send must not hide an earlier refusal from the app.
-        return homefiles.token_fingerprint(self._token) if self._client_obj is not None else None
+        return homefiles.token_fingerprint(self._token) if self._shared.used else None
 
     @property
     def _client(self):  # noqa: ANN202 - WorkspaceClient, imported lazily
-        # Built on first use: a sync with nothing to send needs no network at all.
-        with self._lock:
-            if self._client_obj is None:
-                from lib.workspace.client import pat_client
+        return self._shared.client()
 
-                self._client_obj = pat_client(self._host, self._token, retry_timeout_s=self._retry_timeout_s)
-            return self._client_obj
+    def sibling(self, location: Location) -> WorkspaceTarget:
+        return WorkspaceTarget(location, self._token, self._options, _shared=self._shared)
+
+    def download(self, rel_path: str) -> bytes | None:
+        from databricks.sdk.errors import NotFound
+        from databricks.sdk.service.workspace import ExportFormat
+
+        try:
+            return self._client.workspace.download(_join(self._root, rel_path), format=ExportFormat.AUTO).read()
+        except NotFound:
+            return None
+
+    def list_dir(self, rel_dir: str) -> list[RemoteEntry] | None:
+        from databricks.sdk.errors import NotFound
+        from databricks.sdk.service.workspace import ObjectType
+
+        try:
+            objects = list(self._client.workspace.list(_join(self._root, rel_dir)))
+        except NotFound:
+            return None
+        return [
+            RemoteEntry((o.path or "").rstrip("/").rsplit("/", 1)[-1], o.object_type == ObjectType.DIRECTORY,
+                        int(o.size or 0))
+            for o in objects
+            if o.path and o.object_type in (ObjectType.DIRECTORY, ObjectType.FILE)
+        ]
 
     def mkdirs(self, rel_dir: str) -> None:
         self._client.workspace.mkdirs(_join(self._root, rel_dir))
@@ -171,6 +258,31 @@ class WorkspaceTarget:
     def remove_empty_dir(self, rel_dir: str) -> None:
         # Not recursive: a folder that also holds something made in the workspace stays.
         self._client.workspace.delete(_join(self._root, rel_dir), recursive=False)
+
+
+class _SharedClient:
+    """One lazily built ``WorkspaceClient`` for a target and its siblings (project folder, history)."""
+
+    def __init__(self, host: str, token: str, retry_timeout_s: int) -> None:
+        self._host, self._token, self._retry_timeout_s = host, token, retry_timeout_s
+        self._lock = threading.Lock()
+        self._client = None
+
+    @property
+    def used(self) -> bool:
+        return self._client is not None
+
+    def client(self):  # noqa: ANN202 - WorkspaceClient, imported lazily
+        # Built on first use: a sync with nothing to send needs no network at all.
+        with self._lock:
+            if self._client is None:
+                from lib.workspace.client import pat_client
+
+                self._client = pat_client(self._host, self._token, retry_timeout_s=self._retry_timeout_s)
+            return self._client
+
+
+_PARTIAL = re.compile(r"^\..*\.sync-\d+-\d+$")  # an upload in progress (see LocalFolderTarget.upload)
 
 
 class LocalFolderTarget:
@@ -212,12 +324,35 @@ class LocalFolderTarget:
     def remove_empty_dir(self, rel_dir: str) -> None:
         self._path(rel_dir).rmdir()
 
+    def download(self, rel_path: str) -> bytes | None:
+        try:
+            return self._path(rel_path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def list_dir(self, rel_dir: str) -> list[RemoteEntry] | None:
+        try:
+            with os.scandir(self._path(rel_dir)) as it:
+                entries = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False), e)
+                           for e in it]
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return [RemoteEntry(name, is_dir, 0 if is_dir else e.stat(follow_symlinks=False).st_size)
+                for name, is_dir, is_file, e in entries if (is_dir or is_file) and not _PARTIAL.match(name)]
+
+    def sibling(self, location: Location) -> LocalFolderTarget:
+        return LocalFolderTarget(location)
+
 
 def make_target(home: Path, project: str, options: SyncOptions, creds: Credentials | None = None) -> Target:
     """The target ``locate`` picks, ready to use (no request is made until its first operation)."""
     creds = creds or read_credentials(home)
-    location = locate(home, project, creds)
+    return target_at(locate(home, project, creds), creds, options)
+
+
+def target_at(location: Location, creds: Credentials, options: SyncOptions) -> Target:
+    """The target for a place ``locate``/``locate_history``/``locate_agents`` picked with ``creds``."""
     if location.kind is TargetKind.WORKSPACE:
-        assert creds.token is not None  # locate only picks the workspace with a token
+        assert creds.token is not None  # the workspace is only picked with a token
         return WorkspaceTarget(location, creds.token, options)
     return LocalFolderTarget(location)
