@@ -159,7 +159,7 @@ def test_unrelated_keys_survive_a_rewrite(tmp_path: Path) -> None:
     assert onboarding["numStartups"] == 7 and onboarding["hasCompletedOnboarding"] is True
     codex = tomllib.loads((home / ".codex" / "config.toml").read_text())
     assert codex["model"] == "new-model"
-    assert codex["approval_policy"] == "untrusted"  # the permission mode setting decides, not the old file
+    assert codex["approval_policy"] == "on-request"  # the permission mode setting decides, not the old file
     assert codex["projects"]["/home/x/projects/demo"]["trust_level"] == "trusted"
     assert codex["model_providers"]["other"]["base_url"] == "http://other"
     assert codex["model_providers"]["databricks"]["experimental_bearer_token"] == TOKEN

@@ -17,6 +17,7 @@ from lib.projects import ProjectError, create_project, list_projects
 from lib.runtime import runtime
 from lib.settings import PERMISSION_WARNING, PermissionMode, Settings, load_settings
 from lib.terminal.session import SessionError
+from views.plain import md
 
 NEW_PROJECT = "+ New project"
 
@@ -25,7 +26,7 @@ def _start(agent: Agent, cwd: Path, resume: bool = False) -> None:
     try:
         session = runtime().sessions.create(agent=agent.id, label=None, cwd=str(cwd), resume=resume)
     except SessionError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
     st.session_state["open_session"] = session.id
     st.switch_page("views/sessions.py")
@@ -39,12 +40,12 @@ def _project_picker(settings: Settings) -> tuple[Path | None, str | None]:
     default = settings.default_project if settings.default_project in projects else fallback
     left, right = st.columns([2, 3])
     choice = left.selectbox("Project", options, index=options.index(default), key="launch_project",
-                            help=f"Folders in {settings.projects_dir}. Commits there sync to your workspace.")
+                            help=f"Folders in {md(settings.projects_dir)}. Commits there sync to your workspace.")
     if choice == NEW_PROJECT:
         name = right.text_input("New project folder", key="launch_new_project", placeholder="my-project",
                                 help="Created under ~/projects and set up with git init.")
         return None, name
-    right.caption(f"Sessions start in `{settings.projects_dir / choice}`")
+    right.caption(f"Sessions start in {md(settings.projects_dir / choice)}")
     return settings.projects_dir / choice, None
 
 
@@ -53,14 +54,14 @@ def _render_card(agent: Agent, state: Readiness, settings: Settings, target: Pat
         st.subheader(agent.name)
         st.caption(agent.description)
         if agent.npm_package:
-            st.markdown(f"**Installed:** {'yes, ' + (state.version or '') if state.installed else 'no'}  \n"
-                        f"**Model:** `{state.model}`  \n"
-                        f"**Endpoint:** `{state.endpoint or 'none'}`  \n"
+            st.markdown(f"**Installed:** {md('yes, ' + (state.version or '')) if state.installed else 'no'}  \n"
+                        f"**Model:** {md(state.model)}  \n"
+                        f"**Endpoint:** {md(state.endpoint or 'none')}  \n"
                         f"**Permissions:** {settings.permission_mode.label}")
         else:
             st.markdown(f"**Command:** `{' '.join(agent.command)}`")
         if state.problem:
-            st.warning(state.problem, icon=":material/warning:")
+            st.warning(md(state.problem), icon=":material/warning:")
             if state.fix is Fix.INSTALL:
                 if st.button("Install now", key=f"install-{agent.id}", icon=":material/download:"):
                     if runtime().setup.install_agent(agent.id, settings):
@@ -84,7 +85,7 @@ def _render_card(agent: Agent, state: Readiness, settings: Settings, target: Pat
                 try:
                     cwd = create_project(settings, new_name or "")
                 except ProjectError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
                     return
             _start(agent, cwd, resume)
 
@@ -92,7 +93,7 @@ def _render_card(agent: Agent, state: Readiness, settings: Settings, target: Pat
 def render() -> None:
     """The page body (only when Streamlit runs this file as a page)."""
     settings = load_settings()
-    token = runtime().tokens.token()
+    token = runtime().model_access() or runtime().tokens.token()
     st.title("Launch an agent")
     if settings.permission_mode is PermissionMode.ALL:
         st.warning(f"{settings.permission_mode.label}: {PERMISSION_WARNING}", icon=":material/warning:")

@@ -1,24 +1,34 @@
 """Claude Code: Anthropic's CLI, on Claude models served by the workspace.
 
-Reads ``~/.claude/settings.json`` (an ``env`` block: base URL, token, model,
-headers; ``permissions.defaultMode``) and ``~/.claude.json`` (onboarding done,
-trusted folders). It streams ``POST {base}/v1/messages``.
+Reads ``~/.claude/settings.json`` (an ``env`` block: base URL, model,
+headers; ``apiKeyHelper``; ``permissions.defaultMode``) and ``~/.claude.json``
+(onboarding done, trusted folders). It streams ``POST {base}/v1/messages``.
+
+Through the app's gateway the key is the session's: ``apiKeyHelper`` prints
+``$CODA_SESSION_KEY`` (Claude sends it as ``Authorization: Bearer`` and
+``x-api-key``), so the one settings file serves every session and holds no
+secret. A direct config carries ``ANTHROPIC_AUTH_TOKEN`` instead.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
 from pathlib import Path
 
 from lib.agents import files
 from lib.agents.base import (
     CODING_AGENT_HEADER,
     CODING_AGENT_HEADER_VALUE,
+    SESSION_KEY_ENV,
     Agent,
     ConfigResult,
     ConfigState,
+    Conversation,
+    Loopback,
+    ModelAccess,
     model_base_url,
+    modified_at,
     unconfigured,
 )
 from lib.settings import PermissionMode, Settings
@@ -32,26 +42,40 @@ DEFAULT_MODES = {
 }
 
 
+API = "anthropic"
+# Prints the session's key; run by Claude Code in the session's environment.
+API_KEY_HELPER = f'printf %s "${SESSION_KEY_ENV}"'
+
+
 def endpoint(settings: Settings) -> str | None:
-    return model_base_url(settings, gateway="anthropic", serving="serving-endpoints/anthropic")
+    return model_base_url(settings, API)
 
 
-def write_config(home: Path, settings: Settings, token: str | None) -> ConfigResult:
-    """``~/.claude/settings.json`` (env block, permission mode) and ``~/.claude.json`` (onboarding done)."""
+def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigResult:
+    """``~/.claude/settings.json`` (env block, key helper, permission mode) and ``~/.claude.json`` (onboarding)."""
     onboarding = home / ".claude.json"
-    files.write_json(onboarding, {**files.read_json_object(onboarding), "hasCompletedOnboarding": True})
-    base_url = endpoint(settings)
-    missing = unconfigured("claude", settings, token, base_url, (onboarding,))
-    if missing:
-        return missing
+    files.write_json(onboarding, {**files.read_json_object(onboarding), "hasCompletedOnboarding": True,
+                                  # Any mode but "auto" otherwise opens on "Make auto mode your default?".
+                                  "hasSeenAutoDefaultNudge": True})
+    if isinstance(access, Loopback):
+        base_url: str | None = access.api(API)
+        auth: dict[str, str] = {}
+    else:
+        base_url = endpoint(settings)
+        missing = unconfigured("claude", settings, access, base_url, (onboarding,))
+        if missing:
+            return missing
+        auth = {"ANTHROPIC_AUTH_TOKEN": str(access)}
     path = home / ".claude" / "settings.json"
     existing = files.read_json_object(path)
     env = existing.get("env") if isinstance(existing.get("env"), dict) else {}
+    if not auth:  # through the gateway: a token from an earlier direct config must go
+        env = {k: v for k, v in env.items() if k != "ANTHROPIC_AUTH_TOKEN"}
     model = settings.anthropic_model
     existing["env"] = {
         **env,
         "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_AUTH_TOKEN": token,
+        **auth,
         "ANTHROPIC_MODEL": model,
         # Background calls (titles, summaries) go to the "fast" model: keep
         # them on an endpoint that exists in the workspace.
@@ -59,6 +83,15 @@ def write_config(home: Path, settings: Settings, token: str | None) -> ConfigRes
         "ANTHROPIC_CUSTOM_HEADERS": f"{CODING_AGENT_HEADER}: {CODING_AGENT_HEADER_VALUE}",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
+    # Claude refuses bypassPermissions as root ("cannot be used with root/sudo
+    # privileges") unless told it runs in a sandbox; containers often run as root.
+    existing["env"].pop("IS_SANDBOX", None)
+    if settings.permission_mode is PermissionMode.ALL and os.getuid() == 0:
+        existing["env"]["IS_SANDBOX"] = "1"
+    if isinstance(access, Loopback):
+        existing["apiKeyHelper"] = API_KEY_HELPER
+    elif existing.get("apiKeyHelper") == API_KEY_HELPER:
+        del existing["apiKeyHelper"]
     permissions = existing.get("permissions") if isinstance(existing.get("permissions"), dict) else {}
     existing["permissions"] = {**permissions, "defaultMode": DEFAULT_MODES[settings.permission_mode]}
     if settings.permission_mode is PermissionMode.ALL:
@@ -83,11 +116,40 @@ def trust(home: Path, folder: Path) -> None:
         files.write_json(path, data)
 
 
-def session_env(settings: Settings) -> Mapping[str, str]:
-    """Claude refuses ``bypassPermissions`` as root unless it is told it runs in a sandbox."""
-    if settings.permission_mode is PermissionMode.ALL and os.getuid() == 0:
-        return {"IS_SANDBOX": "1"}
-    return {}
+
+# ---------------------------------------------------------------- resume by id
+# Claude Code 2.1 takes the id of a new conversation up front (``--session-id <uuid>``)
+# and keeps each conversation in ``~/.claude/projects/<folder slug>/<id>.jsonl``, the
+# slug being the folder's path with every character but letters and digits as "-".
+_SLUG_MAX = 200  # longer slugs are cut (and get a suffix) by the CLI: match on the cut part
+
+
+def new_conversation_args(conversation_id: str) -> tuple[str, ...]:
+    return ("--session-id", conversation_id)
+
+
+def resume_args(conversation_id: str) -> tuple[str, ...]:
+    return ("--resume", conversation_id)
+
+
+def conversations(home: Path, folder: Path, since: float) -> list[Conversation]:
+    """Conversations of ``folder`` in ``~/.claude/projects`` written since ``since``, oldest first."""
+    root = home / ".claude" / "projects"
+    slug = re.sub(r"[^A-Za-z0-9]", "-", str(folder))
+    dirs = [root / slug]
+    if len(slug) > _SLUG_MAX and root.is_dir():
+        dirs = [d for d in root.iterdir() if d.name.startswith(slug[:_SLUG_MAX])]
+    found = []
+    for d in dirs:
+        try:
+            files = list(d.glob("*.jsonl"))
+        except OSError:
+            continue
+        for path in files:
+            mtime = modified_at(path)
+            if mtime is not None and mtime >= since:
+                found.append(Conversation(path.stem, mtime, mtime, str(path)))
+    return sorted(found, key=lambda c: c.started_at)
 
 
 AGENT = Agent(
@@ -103,5 +165,7 @@ AGENT = Agent(
     write_config=write_config,
     trust=trust,
     endpoint=endpoint,
-    session_env=session_env,
+    new_conversation_args=new_conversation_args,
+    resume_args=resume_args,
+    conversations=conversations,
 )

@@ -1,53 +1,78 @@
 """Codex: OpenAI's CLI, on GPT models over the Responses API.
 
 Reads ``~/.codex/config.toml``: the model, a ``databricks`` provider
-(``base_url``, bearer token, headers), the approval policy and sandbox, and
-its own trusted projects. It streams ``POST {base_url}/responses``.
+(``base_url``, where the bearer token comes from, headers), the approval
+policy and sandbox, and its own trusted projects. It streams
+``POST {base_url}/responses``.
+
+Through the app's gateway the provider reads its key from the session's
+environment (``env_key = "CODA_SESSION_KEY"``), so the file holds no secret.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import date, timedelta
 from pathlib import Path
 
 from lib.agents import files
 from lib.agents.base import (
     CODING_AGENT_HEADERS,
     PROVIDER_ID,
+    SESSION_KEY_ENV,
     Agent,
     ConfigResult,
     ConfigState,
+    Conversation,
+    Loopback,
+    ModelAccess,
+    first_json_line,
+    iso_time,
     model_base_url,
+    modified_at,
     unconfigured,
 )
 from lib.settings import PermissionMode, Settings
 
-# (approval_policy, sandbox_mode) per mode. "untrusted" asks before any
-# command that is not known to be read-only; the sandbox decides whether
-# file edits need a question too.
+# (approval_policy, sandbox_mode) per mode. Codex 0.171 knows only
+# "on-request" and "never" ("untrusted" makes it exit): in "ask" mode commands
+# run in a read-only sandbox and Codex asks before anything that needs more
+# (an edit, a command asking for escalation).
 MODES = {
-    PermissionMode.ASK: ("untrusted", "read-only"),
-    PermissionMode.EDITS: ("untrusted", "workspace-write"),
+    PermissionMode.ASK: ("on-request", "read-only"),
+    PermissionMode.EDITS: ("on-request", "workspace-write"),
     PermissionMode.ALL: ("never", "danger-full-access"),
 }
 
 
+API = "openai"
+KEY_INSTRUCTIONS = (f"Start Codex in a Coda terminal: its {SESSION_KEY_ENV} authenticates model calls through "
+                    "the app.")
+
+
 def endpoint(settings: Settings) -> str | None:
-    return model_base_url(settings, gateway="openai/v1", serving="serving-endpoints")
+    return model_base_url(settings, API)
 
 
-def write_config(home: Path, settings: Settings, token: str | None) -> ConfigResult:
+def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigResult:
     """``~/.codex/config.toml`` with a ``databricks`` Responses-API provider.
 
-    Codex refuses to start when ``env_key`` names an unset variable, and the
-    terminal's environment must not carry secrets; the token goes into
-    ``experimental_bearer_token`` instead, which Codex prefers when present.
-    Codex keeps its own entries (trusted projects, notices) in the same file,
-    so it is parsed, updated and written whole.
+    Through the gateway the key is the session's (``env_key``: every Coda
+    terminal has it; Codex refuses to start where it is unset). A direct
+    config puts the token into ``experimental_bearer_token``, which Codex
+    prefers when present, since a terminal's environment must not carry a
+    workspace token. Codex keeps its own entries (trusted projects, notices)
+    in the same file, so it is parsed, updated and written whole.
     """
-    base_url = endpoint(settings)
-    missing = unconfigured("codex", settings, token, base_url)
-    if missing:
-        return missing
+    if isinstance(access, Loopback):
+        base_url: str | None = access.api(API)
+        auth = {"env_key": SESSION_KEY_ENV, "env_key_instructions": KEY_INSTRUCTIONS}
+    else:
+        base_url = endpoint(settings)
+        missing = unconfigured("codex", settings, access, base_url)
+        if missing:
+            return missing
+        auth = {"experimental_bearer_token": str(access)}
     path = home / ".codex" / "config.toml"
     existing = files.read_toml(path) or {}
     providers = existing.get("model_providers") if isinstance(existing.get("model_providers"), dict) else {}
@@ -64,7 +89,7 @@ def write_config(home: Path, settings: Settings, token: str | None) -> ConfigRes
             "name": "Databricks",
             "base_url": base_url,
             "wire_api": "responses",
-            "experimental_bearer_token": token,
+            **auth,
             "http_headers": dict(CODING_AGENT_HEADERS),
         },
     }
@@ -89,12 +114,49 @@ def trust(home: Path, folder: Path) -> None:
         files.write_toml(path, data)
 
 
+
+# ---------------------------------------------------------------- resume by id
+# Codex 0.171 picks its own ids (``codex resume <id>`` continues one). Each conversation
+# is a "rollout" file, ``~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl``,
+# written from the first message on; its first line (``session_meta``) holds the id,
+# the working folder and the start time (when the TUI started, not the first message).
+
+
+def resume_args(conversation_id: str) -> tuple[str, ...]:
+    return ("resume", conversation_id)
+
+
+def conversations(home: Path, folder: Path, since: float) -> list[Conversation]:
+    """Rollouts of ``folder`` written since ``since``, oldest first."""
+    root = home / ".codex" / "sessions"
+    day, last = date.fromtimestamp(since) - timedelta(days=1), date.fromtimestamp(time.time()) + timedelta(days=1)
+    found = []
+    while day <= last:  # the folders are named by date (local or UTC): one day either side
+        for path in (root / f"{day.year:04d}" / f"{day.month:02d}" / f"{day.day:02d}").glob("rollout-*.jsonl"):
+            mtime = modified_at(path)
+            if mtime is None or mtime < since:
+                continue
+            meta = first_json_line(path) or {}
+            payload = meta.get("payload") if isinstance(meta.get("payload"), dict) else {}
+            if meta.get("type") != "session_meta" or not isinstance(payload.get("id"), str):
+                continue
+            if payload.get("cwd") != str(folder):
+                continue
+            found.append(Conversation(payload["id"], iso_time(payload.get("timestamp"), mtime), mtime, str(path)))
+        day += timedelta(days=1)
+    return sorted(found, key=lambda c: c.started_at)
+
+
 AGENT = Agent(
     id="codex",
     name="Codex",
     description="OpenAI's coding agent, on GPT models over the Responses API.",
-    command=("codex",),
-    resume_command=("codex", "resume", "--last"),
+    # Without --no-daemon the TUI hands its conversation to a shared app-server daemon that
+    # outlives the session (and the app) and keeps the environment, hence the session key,
+    # of the session that started it: another session's, or a dead app process's, calls are
+    # then refused by the gateway. With it the conversation runs in the session's own process.
+    command=("codex", "--no-daemon"),
+    resume_command=("codex", "--no-daemon", "resume", "--last"),
     npm_package="@openai/codex",
     npm_version="0.171.0",
     model_field="codex_model",
@@ -102,4 +164,6 @@ AGENT = Agent(
     write_config=write_config,
     trust=trust,
     endpoint=endpoint,
+    resume_args=resume_args,
+    conversations=conversations,
 )

@@ -4,10 +4,16 @@ Reads ``~/.gemini/.env`` (model, base URL, key, bearer auth, headers),
 ``~/.gemini/settings.json`` (API-key auth, approval mode, no usage
 statistics), ``~/.gemini/trustedFolders.json`` (it skips ``.env`` in an
 untrusted folder) and the user policies in ``~/.gemini/policies/``.
+
+Gemini reads its key only as ``GEMINI_API_KEY`` (the environment wins over
+``.env``, and ``.env`` values are not expanded): through the app's gateway
+``.env`` holds no key and every terminal carries the session's key under that
+name (``key_env``). A direct config writes the token into ``.env``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lib.agents import files
@@ -17,7 +23,13 @@ from lib.agents.base import (
     Agent,
     ConfigResult,
     ConfigState,
+    Conversation,
+    Loopback,
+    ModelAccess,
+    first_json_line,
+    iso_time,
     model_base_url,
+    modified_at,
     unconfigured,
 )
 from lib.settings import PermissionMode, Settings
@@ -33,8 +45,12 @@ ALLOW_ALL_POLICY = (
 POLICY_FILE = Path(".gemini") / "policies" / "coda.toml"
 
 
+API = "gemini"
+KEY_ENV = "GEMINI_API_KEY"
+
+
 def endpoint(settings: Settings) -> str | None:
-    return model_base_url(settings, gateway="gemini", serving="serving-endpoints/google")
+    return model_base_url(settings, API)
 
 
 def _write_policy(home: Path, mode: PermissionMode) -> None:
@@ -45,7 +61,7 @@ def _write_policy(home: Path, mode: PermissionMode) -> None:
         path.unlink(missing_ok=True)
 
 
-def write_config(home: Path, settings: Settings, token: str | None) -> ConfigResult:
+def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigResult:
     """``~/.gemini/.env``, ``settings.json``, the trusted projects folder and the approval policy."""
     folder = home / ".gemini"
     settings_path = folder / "settings.json"
@@ -60,21 +76,29 @@ def write_config(home: Path, settings: Settings, token: str | None) -> ConfigRes
     trusted_path = folder / "trustedFolders.json"
     files.write_json(trusted_path, {**files.read_json_object(trusted_path), str(settings.projects_dir): "TRUST_FOLDER"})
     written = (settings_path, trusted_path)
-    base_url = endpoint(settings)
-    missing = unconfigured("gemini", settings, token, base_url, written)
-    if missing:
-        return missing
+    if isinstance(access, Loopback):
+        base_url: str | None = access.api(API)
+        key: dict[str, str] = {}
+    else:
+        base_url = endpoint(settings)
+        missing = unconfigured("gemini", settings, access, base_url, written)
+        if missing:
+            return missing
+        key = {KEY_ENV: str(access)}
     env_path = folder / ".env"
     text = files.update_env_file(
         env_path,
         {
             "GEMINI_MODEL": settings.gemini_model,
             "GOOGLE_GEMINI_BASE_URL": base_url,
-            "GEMINI_API_KEY": token,
+            **key,
             "GEMINI_API_KEY_AUTH_MECHANISM": "bearer",
             "GEMINI_CLI_CUSTOM_HEADERS": f"{CODING_AGENT_HEADER}: {CODING_AGENT_HEADER_VALUE}",
         },
     )
+    if not key:  # the key comes from the session's environment; an old token must not linger
+        text = "".join(line + "\n" for line in text.splitlines()
+                       if not re.match(rf"^\s*(?:export\s+)?{KEY_ENV}\s*=", line))
     files.write_text(env_path, text)
     return ConfigResult("gemini", ConfigState.OK, "", (env_path, *written))
 
@@ -90,6 +114,43 @@ def trust(home: Path, folder: Path) -> None:
         files.write_json(path, {**data, str(folder): "TRUST_FOLDER"})
 
 
+
+# ---------------------------------------------------------------- resume by id
+# Gemini CLI 0.61 takes the id of a new conversation up front (``--session-id <uuid>``)
+# and resumes one by id (``--resume <uuid>``). Conversations live in
+# ``~/.gemini/tmp/<project slug>/chats/session-<time>-<id prefix>.jsonl`` (``.json``
+# before); the slug's folder is in ``~/.gemini/tmp/<slug>/.project_root``, and the
+# file's first line holds ``sessionId``, ``startTime`` and ``kind`` ("main").
+
+
+def new_conversation_args(conversation_id: str) -> tuple[str, ...]:
+    return ("--session-id", conversation_id)
+
+
+def resume_args(conversation_id: str) -> tuple[str, ...]:
+    return ("--resume", conversation_id)
+
+
+def conversations(home: Path, folder: Path, since: float) -> list[Conversation]:
+    """Main conversations of ``folder`` written since ``since``, oldest first."""
+    found = []
+    for marker in (home / ".gemini" / "tmp").glob("*/.project_root"):
+        try:
+            if marker.read_text().strip() != str(folder):
+                continue
+        except OSError:
+            continue
+        for path in (marker.parent / "chats").glob("session-*.json*"):
+            mtime = modified_at(path)
+            if mtime is None or mtime < since:
+                continue
+            head = first_json_line(path) or {}
+            if not isinstance(head.get("sessionId"), str) or head.get("kind", "main") != "main":
+                continue
+            found.append(Conversation(head["sessionId"], iso_time(head.get("startTime"), mtime), mtime, str(path)))
+    return sorted(found, key=lambda c: c.started_at)
+
+
 AGENT = Agent(
     id="gemini",
     name="Gemini CLI",
@@ -103,4 +164,8 @@ AGENT = Agent(
     write_config=write_config,
     trust=trust,
     endpoint=endpoint,
+    key_env=(KEY_ENV,),
+    new_conversation_args=new_conversation_args,
+    resume_args=resume_args,
+    conversations=conversations,
 )

@@ -4,15 +4,32 @@ Reads ``~/.config/opencode/opencode.json``: a provider using the bundled
 ``@ai-sdk/openai-compatible`` package (no download) pointed at the serving
 endpoints' ``/chat/completions``, its model, the ``small_model`` for titles,
 and the ``permission`` rules.
+
+Through the app's gateway the provider's ``apiKey`` is ``{env:CODA_SESSION_KEY}``
+(OpenCode substitutes it from the session's environment), so the file holds
+no secret; ``includeUsage`` makes streamed answers report their tokens.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from lib.agents import files
-from lib.agents.base import CODING_AGENT_HEADERS, PROVIDER_ID, Agent, ConfigResult, ConfigState, unconfigured
+from lib.agents.base import (
+    CODING_AGENT_HEADERS,
+    PROVIDER_ID,
+    SESSION_KEY_ENV,
+    Agent,
+    ConfigResult,
+    ConfigState,
+    Conversation,
+    Loopback,
+    ModelAccess,
+    model_base_url,
+    unconfigured,
+)
 from lib.settings import PermissionMode, Settings
 
 # OpenCode runs commands without asking by default: say what it may do.
@@ -23,17 +40,25 @@ PERMISSIONS: dict[PermissionMode, Any] = {
 }
 
 
+API = "chat"
+
+
 def endpoint(settings: Settings) -> str | None:
     """Always the serving endpoints: the AI Gateway has no chat-completions route for it."""
-    return f"{settings.databricks_host}/serving-endpoints" if settings.databricks_host else None
+    return model_base_url(settings, API)
 
 
-def write_config(home: Path, settings: Settings, token: str | None) -> ConfigResult:
+def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigResult:
     """``~/.config/opencode/opencode.json`` with an OpenAI-compatible Databricks provider."""
-    base_url = endpoint(settings)
-    missing = unconfigured("opencode", settings, token, base_url)
-    if missing:
-        return missing
+    if isinstance(access, Loopback):
+        options = {"baseURL": access.api(API), "apiKey": f"{{env:{SESSION_KEY_ENV}}}",
+                   "headers": dict(CODING_AGENT_HEADERS), "includeUsage": True}
+    else:
+        base_url = endpoint(settings)
+        missing = unconfigured("opencode", settings, access, base_url)
+        if missing:
+            return missing
+        options = {"baseURL": base_url, "apiKey": access, "headers": dict(CODING_AGENT_HEADERS)}
     path = home / ".config" / "opencode" / "opencode.json"
     existing = files.read_json_object(path)
     providers = existing.get("provider") if isinstance(existing.get("provider"), dict) else {}
@@ -53,7 +78,7 @@ def write_config(home: Path, settings: Settings, token: str | None) -> ConfigRes
                 PROVIDER_ID: {
                     "npm": "@ai-sdk/openai-compatible",
                     "name": "Databricks",
-                    "options": {"baseURL": base_url, "apiKey": token, "headers": dict(CODING_AGENT_HEADERS)},
+                    "options": options,
                     "models": {model: {"name": model}},
                 },
             },
@@ -61,6 +86,37 @@ def write_config(home: Path, settings: Settings, token: str | None) -> ConfigRes
     )
     files.write_json(path, existing)
     return ConfigResult("opencode", ConfigState.OK, "", (path,))
+
+
+
+# ---------------------------------------------------------------- resume by id
+# OpenCode 1.18 picks its own ids (``opencode --session <id>`` continues one) and keeps
+# every conversation in one SQLite database, ``~/.local/share/opencode/opencode.db``:
+# table ``session`` (``id``, ``directory``, ``parent_id`` for sub-agents, times in ms).
+# A conversation is created with its first message, not when the TUI starts.
+DATABASE = Path(".local") / "share" / "opencode" / "opencode.db"
+
+
+def resume_args(conversation_id: str) -> tuple[str, ...]:
+    return ("--session", conversation_id)
+
+
+def conversations(home: Path, folder: Path, since: float) -> list[Conversation]:
+    """Top-level conversations of ``folder`` written since ``since``, oldest first (read-only)."""
+    path = home / DATABASE
+    if not path.is_file():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=2)
+        try:
+            rows = db.execute(
+                "SELECT id, time_created, time_updated FROM session WHERE directory = ? AND parent_id IS NULL "
+                "AND time_updated >= ? ORDER BY time_created", (str(folder), int(since * 1000))).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return []
+    return [Conversation(str(i), created / 1000, updated / 1000) for i, created, updated in rows]
 
 
 AGENT = Agent(
@@ -75,4 +131,6 @@ AGENT = Agent(
     config_files=(".config/opencode/opencode.json",),
     write_config=write_config,
     endpoint=endpoint,
+    resume_args=resume_args,
+    conversations=conversations,
 )

@@ -1,4 +1,10 @@
-"""The workspace's serving endpoint names, for the sidebar's model pickers.
+"""Where the workspace serves models: the wire APIs' base URLs, and the endpoint names.
+
+``MODEL_APIS`` is the one table of the four wire APIs the agents speak and
+where each lives: under the AI Gateway host when one is configured (and it
+serves that API), else under the workspace's ``/serving-endpoints``. The
+agents' configs (``lib.agents``) and the app's model gateway
+(``lib.gateway``) both read it.
 
 Listing endpoints is a network call on every sidebar render otherwise, so the
 answer is kept for a minute per (host, token). The cache key holds a hash of
@@ -12,10 +18,45 @@ import hashlib
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 from lib.workspace.client import describe_error, pat_client
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelApi:
+    """One wire API: its path under an AI Gateway host (``None``: the gateway does not serve
+    it) and under the workspace host."""
+
+    name: str
+    gateway_path: str | None
+    serving_path: str
+
+
+# Anthropic messages (Claude Code), OpenAI responses (Codex), Gemini (Gemini CLI)
+# and chat completions (OpenCode; the AI Gateway has no chat-completions route for it).
+MODEL_APIS: dict[str, ModelApi] = {
+    api.name: api
+    for api in (
+        ModelApi("anthropic", "anthropic", "serving-endpoints/anthropic"),
+        ModelApi("openai", "openai/v1", "serving-endpoints"),
+        ModelApi("gemini", "gemini", "serving-endpoints/google"),
+        ModelApi("chat", None, "serving-endpoints"),
+    )
+}
+
+
+def model_api_base(api: str, *, host: str | None, gateway_host: str | None) -> str | None:
+    """``G/<gateway path>`` when an AI Gateway host is set and serves ``api``, else
+    ``H/<serving path>``; ``None`` without a host to use."""
+    spec = MODEL_APIS[api]
+    if gateway_host and spec.gateway_path is not None:
+        return f"{gateway_host.rstrip('/')}/{spec.gateway_path}"
+    if host:
+        return f"{host.rstrip('/')}/{spec.serving_path}"
+    return None
 
 CACHE_TTL_S = 60.0
 LIST_TIMEOUT_S = 5
