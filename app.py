@@ -21,6 +21,7 @@ import streamlit as st
 from starlette.middleware import Middleware
 
 from lib.access.middleware import SecurityMiddleware
+from lib.attention.routes import build_routes as build_attention_routes
 from lib.gateway.routes import build_routes as build_gateway_routes
 from lib.lifespan import lifespan
 from lib.runtime import runtime
@@ -29,7 +30,8 @@ from lib.terminal.routes import EXCEPTION_HANDLERS, build_routes
 services = runtime()
 app = st.App(
     "ui.py",
-    routes=build_routes(services) + build_gateway_routes(services.gateway),
+    routes=build_routes(services) + build_gateway_routes(services.gateway)
+    + build_attention_routes(services.sessions.attention),
     middleware=[Middleware(SecurityMiddleware, owner=services.owner)],
     lifespan=lifespan,
     exception_handlers=EXCEPTION_HANDLERS,

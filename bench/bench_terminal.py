@@ -1,32 +1,43 @@
-"""Terminal core benchmark: numbers next to a baseline measured in the same run.
+"""Terminal benchmark: every number next to a baseline measured in the same run.
 
-    python bench/bench_terminal.py
+    .venv/bin/python bench/bench_terminal.py [--quick]
 
-- echo round trip over the WebSocket vs. echo read straight from a PTY;
-- throughput of ~50 MB of text to a WebSocket client vs. reading the PTY directly;
-- server CPU with 5 idle attached sessions over 20 s;
-- server memory per session with a full scrollback.
-Prints numbers; it is not a pass/fail test.
+1. fairness: echo of a quiet session while 4 other sessions stream output as
+   fast as they can, each to its own WebSocket reader, vs. raw PTY echo while
+   the same 4 streams run on raw PTYs outside the app (and their throughput);
+2. echo round trip and throughput of one session vs. a raw PTY;
+3. idle CPU of the app with 5 attached idle sessions vs. Streamlit alone
+   (a one-line script, same config), both over the same window;
+4. memory: what each import costs at start, the server's RSS, per session.
+Prints numbers; it is not a pass/fail test (targets in parentheses, issue 14).
 """
 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from ptyprocess import PtyProcess  # noqa: E402
 
-from tests.appserver import start_app  # noqa: E402
+from bench.terminal_load import (  # noqa: E402
+    cpu_percents,
+    import_breakdown,
+    rss_bytes,
+    start_noise,
+    wakeups_per_s,
+)
+from lib.terminal.pump import SESSION_NICE, lower_priority  # noqa: E402
+from tests.appserver import AppServer, base_env, start_app  # noqa: E402
 from tests.termclient import TermClient  # noqa: E402
 
-ECHO_SAMPLES = 400
 MB = 1024 * 1024
+NOISY = 4
 
 
 def pct(values: list[float], p: float) -> float:
@@ -34,11 +45,15 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-def raw_echo() -> list[float]:
+def ms(values: list[float]) -> str:
+    return f"p50 {pct(values, .5) * 1e3:6.3f} ms  p95 {pct(values, .95) * 1e3:6.3f} ms"
+
+
+def raw_echo(samples: int) -> list[float]:
     proc = PtyProcess.spawn(["cat"])
     try:
         times = []
-        for _ in range(ECHO_SAMPLES):
+        for _ in range(samples):
             t0 = time.perf_counter()
             os.write(proc.fd, b"a")
             got = b""
@@ -50,7 +65,7 @@ def raw_echo() -> list[float]:
         proc.terminate(force=True)
 
 
-def quiet_session(app, setup: str) -> tuple[dict, TermClient]:
+def quiet_session(app: AppServer, setup: str) -> tuple[dict, TermClient]:
     """A new shell that ran ``setup`` and has nothing left to say."""
     _, s = app.request("POST", "/api/sessions", {"agent": "bash"})
     t = TermClient(app.ws_url, s["id"])
@@ -63,24 +78,50 @@ def quiet_session(app, setup: str) -> tuple[dict, TermClient]:
             return s, t
 
 
-def ws_echo(app) -> list[float]:
+def ws_echo(app: AppServer, samples: int) -> list[float]:
     s, t = quiet_session(app, "exec cat\r")
     times = []
-    for _ in range(ECHO_SAMPLES):
+    for _ in range(samples):
         t0 = time.perf_counter()
         t.ws.send(b"a")
         got = b""
         while b"a" not in got:
-            got += t.ws.recv(timeout=5)
+            msg = t.ws.recv(timeout=5)
+            if isinstance(msg, bytes):  # text frames are control messages (pings)
+                got += msg
         times.append(time.perf_counter() - t0)
     t.close()
     app.request("DELETE", f"/api/sessions/{s['id']}")
     return times
 
 
+def noisy(app: AppServer, samples: int) -> None:
+    """Echo of a quiet session with NOISY streams running: raw PTYs first (both priorities), then app sessions."""
+    results = {}
+    for name in ("raw", "raw-nice", "app"):
+        noise = start_noise(NOISY, app if name == "app" else None, nice=name == "raw-nice")
+        try:
+            b0, t0 = noise.total(), time.monotonic()
+            echo = ws_echo(app, samples) if name == "app" else raw_echo(samples)
+            rate = (noise.total() - b0) / (time.monotonic() - t0) / MB
+        finally:
+            noise.end(app if name == "app" else None)
+        results[name] = (echo, rate)
+        time.sleep(1)
+    (raw, raw_rate), (_, nice_rate), (ws, ws_rate) = results["raw"], results["raw-nice"], results["app"]
+    print(f"noisy neighbours: {NOISY} sessions stream `yes`, each to its own reader; a quiet one echoes ({samples})")
+    print(f"  raw PTY echo   {ms(raw)}   streams {raw_rate:6.1f} MiB/s (read outside the app, nice 0)")
+    print(f"  app echo       {ms(ws)}   streams {ws_rate:6.1f} MiB/s (4 WebSocket readers)")
+    print(f"  target p50 <= 2 ms, p95 <= 5 ms; app/raw p50 x{pct(ws, .5) / pct(raw, .5):.0f}"
+          f" p95 x{pct(ws, .95) / pct(raw, .95):.0f}")
+    print(f"  streams: app {100 * ws_rate / raw_rate:.0f} % of raw at nice 0,"
+          f" {100 * ws_rate / nice_rate:.0f} % of raw at the sessions' nice {SESSION_NICE} ({nice_rate:.1f} MiB/s)")
+
+
 def make_text_file(size: int) -> Path:
     path = Path(tempfile.mkstemp(suffix=".txt")[1])
-    line = b"".join(b"%06d the quick brown fox jumps over the lazy dog 0123456789 \xc3\xa9\xe4\xb8\xad\n" % i for i in range(1000))
+    line = b"".join(b"%06d the quick brown fox jumps over the lazy dog 0123456789 \xc3\xa9\xe4\xb8\xad\n" % i
+                    for i in range(1000))
     with open(path, "wb") as f:
         written = 0
         while written < size:
@@ -89,8 +130,9 @@ def make_text_file(size: int) -> Path:
     return path
 
 
-def raw_throughput(path: Path) -> tuple[int, float]:
-    proc = PtyProcess.spawn(["cat", str(path)])
+def raw_throughput(path: Path, nice: bool = False) -> tuple[int, float]:
+    """``cat`` into a PTY read directly; ``nice``: at the priority the app gives session programs."""
+    proc = PtyProcess.spawn(["cat", str(path)], preexec_fn=lower_priority if nice else None)
     total = 0
     t0 = time.perf_counter()
     try:
@@ -108,7 +150,7 @@ def raw_throughput(path: Path) -> tuple[int, float]:
     return total, elapsed
 
 
-def ws_throughput(app, path: Path) -> tuple[int, float]:
+def ws_throughput(app: AppServer, path: Path) -> tuple[int, float]:
     s, t = quiet_session(app, "stty -echo; PS1=''\r")
     marker = b"END-OF-BENCH"
     t.send(f"cat {path}; echo END-OF-BEN''CH\r")
@@ -126,86 +168,88 @@ def ws_throughput(app, path: Path) -> tuple[int, float]:
     return total, elapsed
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def single(app: AppServer, samples: int) -> None:
+    raw, ws = raw_echo(samples), ws_echo(app, samples)
+    print(f"echo, one session raw PTY   {ms(raw)}")
+    print(f"echo, one session WebSocket {ms(ws)}")
+    print(f"  overhead p50 +{(pct(ws, .5) - pct(raw, .5)) * 1e3:.3f} ms (target <= +0.2 ms)")
+    path = make_text_file(50 * MB)
+    try:
+        rates = []
+        for _ in range(3):  # best of three: the first run warms the page cache and the server
+            rb, rt = raw_throughput(path)
+            nb, nt = raw_throughput(path, nice=True)
+            wb, wt = ws_throughput(app, path)
+            rates.append((rb / rt / MB, nb / nt / MB, wb / wt / MB))
+    finally:
+        path.unlink()
+    raw_rate, nice_rate, ws_rate = (max(r[i] for r in rates) for i in range(3))
+    print(f"throughput raw PTY {raw_rate:.1f} MiB/s (nice {SESSION_NICE}: {nice_rate:.1f})"
+          f"   WebSocket {ws_rate:.1f} MiB/s   {100 * ws_rate / raw_rate:.0f} % of raw,"
+          f" {100 * ws_rate / nice_rate:.0f} % at the same nice (target >= 90 %)")
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def cpu_percent(pid: int, seconds: float) -> float:
-    c0, t0 = cpu_seconds(pid), time.monotonic()
-    time.sleep(seconds)
-    return 100.0 * (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
-
-
-def idle_cpu(app, seconds: float = 20.0) -> float:
+def idle(app: AppServer, home: Path, seconds: float) -> None:
+    """The app with 5 attached idle sessions next to Streamlit alone, over the same window."""
+    script = home.parent / "hello.py"
+    script.write_text("import streamlit as st\nst.write('hello')\n")
+    plain = start_app(home.parent / "plain-home", command=[sys.executable, "-m", "streamlit", "run", str(script)],
+                      wait_path="/_stcore/health")
     clients = []
-    for _ in range(5):
-        _, s = app.request("POST", "/api/sessions", {"agent": "bash"})
-        clients.append((s, TermClient(app.ws_url, s["id"])))
-    time.sleep(2)
-    busy = cpu_percent(app.proc.pid, seconds)
-    for s, t in clients:
-        t.close()
-        app.request("DELETE", f"/api/sessions/{s['id']}")
-    return busy
+    try:
+        no_sessions, alone = cpu_percents([app.proc.pid, plain.proc.pid], seconds)
+        for _ in range(5):
+            _, s = app.request("POST", "/api/sessions", {"agent": "bash"})
+            clients.append((s, TermClient(app.ws_url, s["id"])))
+        time.sleep(2)
+        with_sessions, alone2 = cpu_percents([app.proc.pid, plain.proc.pid], seconds)
+        wake_app, wake_plain = wakeups_per_s(app.proc.pid, 5), wakeups_per_s(plain.proc.pid, 5)
+    finally:
+        for s, t in clients:
+            t.close()
+            app.request("DELETE", f"/api/sessions/{s['id']}")
+        plain.stop()
+    print(f"idle CPU over {seconds:.0f} s, % of one core (target <= 0.1 % with 5 attached sessions)")
+    print(f"  Streamlit alone (hello.py)   {alone:.3f} %  then {alone2:.3f} %   {wake_plain:.1f} wake-ups/s")
+    print(f"  the app, no session          {no_sessions:.3f} %")
+    print(f"  the app, 5 attached sessions {with_sessions:.3f} %   {wake_app:.1f} wake-ups/s")
 
 
-def memory_per_session(app, count: int = 5) -> tuple[float, int]:
+def memory(app: AppServer, home: Path, count: int = 5) -> None:
+    rows = import_breakdown(ROOT, base_env(home))
+    print("memory at start, RSS each import step adds (fresh process, server's order):")
+    for label, added in rows:
+        print(f"  {added / MB:7.1f} MiB  {label}")
+    print(f"  {sum(a for _, a in rows) / MB:7.1f} MiB  in all, before serving")
     time.sleep(1)
     before = rss_bytes(app.proc.pid)
+    print(f"server RSS now {before / MB:.1f} MiB (after the benchmarks above)")
     ids = []
     for _ in range(count):
         _, s = app.request("POST", "/api/sessions", {"agent": "bash"})
         ids.append(s["id"])
         t = TermClient(app.ws_url, s["id"])
-        # fill the scrollback past its cap
-        t.send("head -c 6000000 /dev/zero | tr '\\0' 'x'; echo; echo FILLED-$((1))\r")
+        t.send("head -c 6000000 /dev/zero | tr '\\0' 'x'; echo; echo FILLED-$((1))\r")  # past the scrollback cap
         t.read_until(r"FILLED-1", timeout=60)
         t.close()
     time.sleep(1)
-    after = rss_bytes(app.proc.pid)
+    per = (rss_bytes(app.proc.pid) - before) / count
     for sid in ids:
         app.request("DELETE", f"/api/sessions/{sid}")
-    return (after - before) / count, app.request("GET", "/health")[0]
+    print(f"memory/session {per / MB:.2f} MiB with a full scrollback (cap 4 MiB; target < cap + 5 MiB)")
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv
+    samples = 200 if quick else 400
     home = Path(tempfile.mkdtemp()) / "home"
     app = start_app(home, {"CODA_MAX_SESSIONS": "10"})
     try:
-        raw = raw_echo()
-        ws = ws_echo(app)
-        print(f"echo round trip  raw PTY  p50 {pct(raw, .5) * 1e3:.3f} ms  p95 {pct(raw, .95) * 1e3:.3f} ms")
-        print(f"echo round trip  WebSocket p50 {pct(ws, .5) * 1e3:.3f} ms  p95 {pct(ws, .95) * 1e3:.3f} ms")
-        print(f"echo overhead    p50 +{(pct(ws, .5) - pct(raw, .5)) * 1e3:.3f} ms (target < 0.4 ms)")
-
-        path = make_text_file(50 * MB)
-        try:
-            rb, rt = raw_throughput(path)
-            wb, wt = ws_throughput(app, path)
-        finally:
-            path.unlink()
-        raw_rate, ws_rate = rb / rt / MB, wb / wt / MB
-        print(f"throughput       raw PTY {raw_rate:.1f} MiB/s ({rb / MB:.1f} MiB in {rt:.2f} s)")
-        print(f"throughput       WebSocket {ws_rate:.1f} MiB/s ({wb / MB:.1f} MiB in {wt:.2f} s)")
-        print(f"throughput ratio {100 * ws_rate / raw_rate:.0f} % of raw (target >= 60 %)")
-
-        baseline = cpu_percent(app.proc.pid, 20.0)
-        cpu = idle_cpu(app)
-        print(f"idle CPU         {baseline:.3f} % of a core: the server with no session (Streamlit's own pollers)")
-        print(f"idle CPU         {cpu:.3f} % of a core with 5 idle attached sessions over 20 s"
-              f" (+{cpu - baseline:.3f} % for the sessions; target < 0.3 %)")
-
-        per, _ = memory_per_session(app)
-        cap = 4 * MB
-        print(f"memory/session   {per / MB:.2f} MiB with a full scrollback (cap {cap / MB:.0f} MiB; target < cap + 5 MiB)")
+        print(f"server RSS at start {rss_bytes(app.proc.pid) / MB:.1f} MiB")
+        noisy(app, samples)
+        single(app, samples)
+        idle(app, home, 10.0 if quick else 30.0)
+        memory(app, home)
     finally:
         app.stop()
 

@@ -55,6 +55,8 @@ PERMISSION_WARNING = (
 )
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 _PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_HOST_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$")
+_IPV6_RE = re.compile(r"^[0-9a-f:.]{2,45}$")
 
 
 class SettingsError(ValueError):
@@ -86,6 +88,41 @@ def _validate_url(value: str) -> str:
     return host
 
 
+def host_name(value: str | None) -> str | None:
+    """The name in a ``Host`` header value, lower case, without the port; ``None`` when malformed.
+
+    ``Example.COM:8000`` -> ``example.com``, ``[::1]:8000`` -> ``::1``, ``localhost.`` -> ``localhost``.
+    Only letters, digits, dots and dashes (or an IPv6 literal in brackets) are names.
+    """
+    text = (value or "").strip().lower()
+    if text.startswith("["):
+        name, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        return name if _IPV6_RE.match(name) and ":" in name else None
+    name, colon, port = text.partition(":")
+    if colon and not port.isdigit():
+        return None
+    name = name[:-1] if name.endswith(".") else name
+    return name if len(name) <= 253 and _HOST_NAME_RE.match(name) else None
+
+
+def parse_host_names(value: str) -> tuple[str, ...]:
+    """``CODA_ALLOWED_HOSTS``: names separated by commas or spaces (a port, if given, is ignored)."""
+    names: list[str] = []
+    for item in re.split(r"[,\s]+", value.strip()):
+        if not item:
+            continue
+        name = host_name(item)
+        if name is None and ":" in item and not item.startswith("["):
+            name = host_name(f"[{item}]")  # a bare IPv6 address
+        if name is None:
+            raise SettingsError(f"'{item}' is not a host name (expected e.g. coda.example.com or 192.168.1.5)")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -100,9 +137,23 @@ class Settings:
     idle_timeout_s: int = 24 * 3600
     scrollback_bytes: int = 4 * 1024 * 1024
     upload_max_bytes: int = 100 * 1024 * 1024
+    # Memory a new session must leave free in the container (lib.capacity); 0 turns the check off.
+    memory_floor_mb: int = 512
     font_size: int = 14
     theme: str = "auto"
     permission_mode: PermissionMode = PermissionMode.ASK
+    # "Resume my sessions when the app starts": sessions ended by a restart start again by themselves.
+    resume_on_start: bool = False
+    # Terminal: a selection is copied to the clipboard as soon as it is made (as in many desktop terminals).
+    copy_on_select: bool = False
+    # Needs attention (lib.attention): a desktop notification, and a sound, when a session in the
+    # background starts waiting for the user.
+    notify_desktop: bool = False
+    notify_sound: bool = False
+    # Host names the app answers to besides the loopback names and its bind
+    # address (DNS-rebinding protection, ``lib.access``); deployment only, never
+    # from the sidebar.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def projects_dir(self) -> Path:
@@ -126,7 +177,10 @@ ENV_VARS: dict[str, str] = {
     "CODA_IDLE_TIMEOUT_SECONDS": "idle_timeout_s",
     "CODA_SCROLLBACK_BYTES": "scrollback_bytes",
     "CODA_MAX_UPLOAD_BYTES": "upload_max_bytes",
+    "CODA_MEMORY_FLOOR_MB": "memory_floor_mb",
     "CODA_PERMISSION_MODE": "permission_mode",
+    "CODA_ALLOWED_HOSTS": "allowed_hosts",
+    "CODA_RESUME_ON_START": "resume_on_start",
 }
 
 # Fields the sidebar may change, persisted in ~/.coda/settings.json.
@@ -141,6 +195,10 @@ EDITABLE = (
     "font_size",
     "theme",
     "permission_mode",
+    "resume_on_start",
+    "copy_on_select",
+    "notify_desktop",
+    "notify_sound",
 )
 
 _INT_BOUNDS = {
@@ -148,6 +206,7 @@ _INT_BOUNDS = {
     "idle_timeout_s": (60, 30 * 24 * 3600),
     "scrollback_bytes": (64 * 1024, 256 * 1024 * 1024),
     "upload_max_bytes": (1024, 10 * 1024 * 1024 * 1024),
+    "memory_floor_mb": (0, 16 * 1024 * 1024),
     "font_size": (8, 32),
 }
 
@@ -188,6 +247,16 @@ def validate(field: str, value: Any) -> Any:
         except ValueError:
             choices = ", ".join(m.value for m in PermissionMode)
             raise SettingsError(f"permission mode must be one of {choices}") from None
+    if field == "allowed_hosts":
+        return parse_host_names(text)
+    if field in ("resume_on_start", "copy_on_select", "notify_desktop", "notify_sound"):
+        if isinstance(value, bool):
+            return value
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("", "0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{label} must be true or false, got '{text}'")
     if field == "theme":
         if text not in THEMES:
             raise SettingsError(f"theme must be one of {', '.join(THEMES)}")
@@ -264,3 +333,10 @@ def base_url_path() -> str:
 
     base = (config.get_option("server.baseUrlPath") or "").strip("/")
     return f"/{base}" if base else ""
+
+
+def server_address() -> str:
+    """Streamlit's ``server.address`` (the bind address), ``""`` when unset."""
+    from streamlit import config
+
+    return str(config.get_option("server.address") or "").strip()

@@ -122,15 +122,16 @@ def test_streamlit_stream_refused_to_stranger(apps_app):
     assert "403" in str(err.value)
 
 
-def test_cross_site_origin_refused_for_owner(apps_app):
+def test_cross_site_origin_refused_for_owner(apps_app, workspace):
     evil = {**OWNER_H, "Origin": "https://evil.example"}
     assert apps_app.request("POST", "/api/sessions", {"agent": "bash"}, headers=evil)[0] == 403
     status, body = apps_app.request("POST", "/api/sessions", {"agent": "bash"}, headers=OWNER_H)
     with pytest.raises(Exception):
         TermClient(apps_app.ws_url, body["id"], headers=OWNER_H, origin="https://evil.example")
-    # the proxy's host counts as our own origin
-    fwd = {**OWNER_H, "X-Forwarded-Host": "coda-app.example.databricksapps.com"}
-    t = TermClient(apps_app.ws_url, body["id"], headers=fwd, origin="https://coda-app.example.databricksapps.com")
+    # the proxy's host (the app's own URL, as apps.get tells it) counts as our own origin
+    app_host = f"{workspace.app_name}-{workspace.workspace_id}.aws.databricksapps.com"
+    fwd = {**OWNER_H, "X-Forwarded-Host": app_host}
+    t = TermClient(apps_app.ws_url, body["id"], headers=fwd, origin=f"https://{app_host}")
     t.send("echo proxied-ok\r")
     t.read_until("proxied-ok")
     apps_app.request("DELETE", f"/api/sessions/{body['id']}", headers=OWNER_H)

@@ -29,6 +29,8 @@ HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
 UPDATE = os.environ.get("CODA_UPDATE_GOLDEN") == "1"
 AGENT_FILES = {".claude/settings.json", ".claude.json", ".codex/config.toml", ".gemini/.env", ".gemini/settings.json",
                ".gemini/trustedFolders.json", ".config/opencode/opencode.json"}
+# The attention hooks (lib.attention): the script every hook runs, Codex's hook list, OpenCode's plugin.
+HOOK_FILES = {".coda/hooks/attention.sh", ".codex/hooks.json", ".config/opencode/plugin/coda-attention.js"}
 
 
 def _files(home: Path) -> dict[str, str]:
@@ -55,7 +57,7 @@ def test_no_agent_file_holds_a_token_and_all_are_private(tmp_path: Path) -> None
     settings = load_settings({"HOME": str(tmp_path), "DATABRICKS_HOST": HOST})
     agent_config.write_all(tmp_path, settings, TOKEN, gateway=GATEWAY)
     files = _files(tmp_path)
-    assert set(files) == AGENT_FILES | {".databrickscfg"}
+    assert set(files) == AGENT_FILES | HOOK_FILES | {".databrickscfg"}
     for rel, text in files.items():
         assert stat.S_IMODE((tmp_path / rel).stat().st_mode) == 0o600, rel
         assert (TOKEN in text) == (rel == ".databrickscfg"), rel
@@ -80,15 +82,19 @@ def test_gateway_configs_need_no_host_and_no_token(tmp_path: Path) -> None:
     assert not (tmp_path / ".databrickscfg").exists()
 
 
+USER_HOOK = {"hooks": [{"type": "command", "command": "echo done"}]}
+
+
 def test_moving_to_the_gateway_removes_old_tokens(tmp_path: Path) -> None:
     settings = load_settings({"HOME": str(tmp_path), "DATABRICKS_HOST": HOST})
     agent_config.write_all(tmp_path, settings, TOKEN)  # an earlier version's direct configs
     (tmp_path / ".claude" / "settings.json").write_text(json.dumps(
-        {**json.loads((tmp_path / ".claude" / "settings.json").read_text()), "hooks": {"Stop": []}}))
+        {**json.loads((tmp_path / ".claude" / "settings.json").read_text()), "hooks": {"Stop": [USER_HOOK]}}))
     agent_config.write_all(tmp_path, settings, TOKEN, gateway=GATEWAY)
     for rel, text in _files(tmp_path).items():
         assert (TOKEN in text) == (rel == ".databrickscfg"), rel
-    assert json.loads((tmp_path / ".claude" / "settings.json").read_text())["hooks"] == {"Stop": []}
+    stop = json.loads((tmp_path / ".claude" / "settings.json").read_text())["hooks"]["Stop"]
+    assert stop[0] == USER_HOOK and "attention.sh" in stop[1]["hooks"][0]["command"]  # the user's hook kept
     # And back: a direct config drops the gateway's key helper.
     agent_config.write_all(tmp_path, settings, TOKEN)
     assert "apiKeyHelper" not in json.loads((tmp_path / ".claude" / "settings.json").read_text())

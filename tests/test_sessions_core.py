@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import threading
 import time
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from lib.terminal import procs
-from lib.terminal.pump import LoopPump
+from lib.terminal.pump import READ_BUDGET, READ_SIZE, SESSION_NICE, LoopPump, read_ready
 from lib.terminal.registry import SessionRegistry, clean_label
 from lib.terminal.scrollback import Scrollback
 from lib.terminal.session import PAUSE_AT
@@ -230,3 +231,71 @@ def test_sigterm_ends_every_session_quickly(tmp_path):
     for pid in pids:
         assert procs.session_members(pid) == []
     assert "Ended 3 session(s) at shutdown" in app.log()
+
+
+def test_session_programs_yield_the_cpu_to_the_server(registry_for, loop):
+    """Sessions run at SESSION_NICE below the server, children included (issue 14: typing during a build)."""
+    session = registry_for().create("bash")
+    client, _ = session.attach(loop)
+    session.write(b"sleep 30 & echo child-$!\r")
+    got = bytearray()
+    while not (found := re.search(rb"child-(\d+)\r", got)):
+        got += take(client, loop)
+    child = int(found.group(1))
+    assert os.getpriority(os.PRIO_PROCESS, session.pid) == os.getpriority(os.PRIO_PROCESS, 0) + SESSION_NICE
+    assert os.getpriority(os.PRIO_PROCESS, child) == os.getpriority(os.PRIO_PROCESS, session.pid)
+    autogroup = Path(f"/proc/{session.pid}/autogroup")
+    if autogroup.exists():  # kernels that group each session apart: the group yields too
+        assert autogroup.read_text().split()[-1] == str(SESSION_NICE)
+    session.detach(client)
+
+
+def test_a_readiness_callback_reads_a_bounded_slice_and_never_waits(loop, tmp_path):
+    """One callback takes at most READ_BUDGET (+ one read) from a flooding PTY; all bytes still arrive."""
+    sizes, ended = [], threading.Event()
+    pty = LoopPump(loop).spawn(
+        ["/bin/sh", "-c", "head -c 3000000 /dev/zero"], cwd=str(tmp_path),
+        env={"PATH": os.environ["PATH"]}, cols=80, rows=24,
+        on_read=lambda data: sizes.append(len(data)), on_exit=lambda code: ended.set(),
+    )
+    assert ended.wait(30)
+    assert sum(sizes) >= 3_000_000
+    assert max(sizes) <= READ_BUDGET + READ_SIZE
+    pty.kill(0.1)
+    quiet = LoopPump(loop).spawn(["/bin/sh", "-c", "sleep 5"], cwd=str(tmp_path), env={"PATH": os.environ["PATH"]},
+                                 cols=80, rows=24, on_read=lambda data: None, on_exit=lambda code: None)
+    started = time.monotonic()
+    assert read_ready(quiet.fd) == (b"", False)  # nothing to read: back at once, not blocked on the PTY
+    assert time.monotonic() - started < 0.5
+    quiet.kill(0.1)
+
+
+def test_a_quiet_session_echoes_while_others_flood(registry_for, loop):
+    """Keystrokes reach a quiet session and come back while two others stream as fast as they can."""
+    reg = registry_for()
+    floods = [reg.create("bash") for _ in range(2)]
+    viewers = [s.attach(loop)[0] for s in floods]
+    for s in floods:
+        s.write(b"stty -echo; exec yes\r")
+
+    async def keep_up():  # what each flood's transport does: take everything, say it caught up
+        while True:
+            for s, c in zip(floods, viewers, strict=True):
+                if c.pending:
+                    await c.get()
+                    s.resume_output()
+            await asyncio.sleep(0.001)
+
+    reader = asyncio.run_coroutine_threadsafe(keep_up(), loop)
+    quiet = reg.create("bash")
+    client, _ = quiet.attach(loop)
+    quiet.write(b"stty -echo; PS1=''; echo rea''dy\r")
+    got = bytearray()
+    while b"ready" not in got:
+        got += take(client, loop)
+    for i in range(20):
+        quiet.write(b"echo k%d\r" % i)
+        got = bytearray()
+        while b"k%d" % i not in got:
+            got += take(client, loop)
+    reader.cancel()

@@ -12,6 +12,7 @@ import streamlit as st
 from lib.agents.setup import FAILED, OK, PENDING, RUNNING, SKIPPED, StepState
 from lib.runtime import runtime
 from lib.settings import load_settings
+from views.plain import clean, md
 
 _STATUS = {RUNNING: "running", OK: "complete", SKIPPED: "complete", FAILED: "error", PENDING: "running"}
 
@@ -21,9 +22,9 @@ def _step(step: StepState) -> None:
     label = f"{step.label} — {step.state}{took}"
     with st.status(label, state=_STATUS.get(step.state, "running"), expanded=step.state == FAILED):
         if step.error:
-            st.error(step.error)
+            st.error(md(step.error))
         if step.detail:
-            st.write(step.detail)
+            st.text(clean(step.detail))
         if not step.error and not step.detail:
             st.caption("waiting" if step.state == PENDING else "working…")
 

@@ -27,6 +27,7 @@ from lib.settings import (
     save_overrides,
 )
 from lib.workspace import endpoints, tokens
+from views.plain import md
 
 _KEY = "sb_"  # prefix of the settings widgets' keys, cleared after save/reset
 
@@ -49,21 +50,31 @@ def _setup_summary() -> None:
         st.caption("Setup has not started yet.")
 
 
+def _model_credentials() -> None:
+    """Which credential the agents' model calls use through the app's gateway."""
+    status = runtime().credentials.status()
+    st.markdown("**Model calls**")
+    if status.label:
+        st.caption(f"Through the app's gateway, as {md(status.label)} ({status.state}).")
+    if status.message:
+        (st.error if status.state in ("refused", "failed", "none") else st.caption)(md(status.message))
+
+
 def _token_section(settings: Settings) -> None:
     store = runtime().tokens
     status = store.verify_in_background(settings)
     st.markdown("**Workspace token**")
     if status.state == tokens.OK:
-        who = f" for {status.user}" if status.user else ""
-        st.caption(f":material/check_circle: Works{who} (from {status.source}).")
+        who = f" for {md(status.user)}" if status.user else ""
+        st.caption(f":material/check_circle: Works{who} (from {md(status.source)}).")
     elif status.state == tokens.UNCHECKED:
-        st.caption(f"Token from {status.source}; checking it…")
+        st.caption(f"Token from {md(status.source)}; checking it…")
     elif status.state == tokens.UNREACHABLE:
-        st.warning(status.message, icon=":material/cloud_off:")
+        st.warning(md(status.message), icon=":material/cloud_off:")
     elif status.state == tokens.REJECTED:
-        st.error(status.message, icon=":material/key_off:")
+        st.error(md(status.message), icon=":material/key_off:")
     else:
-        st.info(status.message, icon=":material/key:")
+        st.info(md(status.message), icon=":material/key:")
     needs = status.state in (tokens.MISSING, tokens.REJECTED)
     with st.expander("Paste a new token" if not needs else "Paste a token", expanded=needs):
         with st.form("sb_token_form", clear_on_submit=True, border=False):
@@ -114,7 +125,7 @@ def _clear_widgets() -> None:
 def _settings_section(settings: Settings) -> None:
     names = endpoints.endpoint_names(settings.databricks_host, runtime().tokens.token())
     if flash := st.session_state.pop("sidebar_flash", None):
-        st.success(flash)
+        st.success(md(flash))
     with st.expander("Settings", expanded=False):
         with st.form("sb_settings_form", border=False):
             values: dict[str, Any] = {}
@@ -134,6 +145,11 @@ def _settings_section(settings: Settings) -> None:
                                                   value=settings.font_size, key=_KEY + "font_size")
             values["theme"] = st.selectbox("Terminal theme", THEMES, index=THEMES.index(settings.theme),
                                            key=_KEY + "theme")
+            values["copy_on_select"] = st.toggle(
+                "Copy on select", value=settings.copy_on_select, key=_KEY + "copy_on_select",
+                help="Selecting text in a terminal copies it to the clipboard. Either way Ctrl+C copies a "
+                     "selection (^C without one), Ctrl+Shift+C copies, Ctrl+V pastes and right click pastes.")
+            _attention_settings(settings, values)
             modes = list(PermissionMode)
             values["permission_mode"] = st.radio(
                 "Agents may", modes, index=modes.index(settings.permission_mode), key=_KEY + "permission_mode",
@@ -141,6 +157,12 @@ def _settings_section(settings: Settings) -> None:
                 help="Applies to every agent, from its next session. " + PERMISSION_WARNING)
             if settings.permission_mode is PermissionMode.ALL:
                 st.warning(PERMISSION_WARNING, icon=":material/warning:")
+            values["resume_on_start"] = st.toggle(
+                "Resume my sessions when the app starts", value=settings.resume_on_start,
+                key=_KEY + "resume_on_start",
+                help="After a restart (every deploy restarts the app), sessions that were running start again "
+                     "by themselves: same agent, folder and conversation. Off: they wait on the Sessions page "
+                     "for you to resume them.")
             saved = st.form_submit_button("Save", type="primary")
         if saved:
             changes = {k: v for k, v in values.items() if v != _current(settings, k)}
@@ -150,11 +172,23 @@ def _settings_section(settings: Settings) -> None:
                 try:
                     new = save_overrides(changes)
                 except SettingsError as exc:
-                    st.error(f"Not saved: {exc}. Nothing was changed.")
+                    st.error(f"Not saved: {md(exc)}. Nothing was changed.")
                 else:
                     _after_change(new, "Saved")
         if st.button("Reset to deployment defaults", key="sb_reset", icon=":material/restart_alt:"):
             _after_change(reset_overrides(), "Reset to deployment defaults")
+
+
+def _attention_settings(settings: Settings, values: dict[str, Any]) -> None:
+    """Needs attention (lib.attention): how a session waiting in the background calls you."""
+    values["notify_desktop"] = st.toggle(
+        "Desktop notifications", value=settings.notify_desktop, key=_KEY + "notify_desktop",
+        help="When a session you are not looking at needs input or finishes, the browser shows a "
+             "notification (click it to open that session). The browser asks for permission once, when you "
+             "click \"Allow notifications\" above the terminal.")
+    values["notify_sound"] = st.toggle(
+        "Sound when a session needs input", value=settings.notify_sound, key=_KEY + "notify_sound",
+        help="A short tone from this page when a session you are not looking at starts waiting for you.")
 
 
 def _current(settings: Settings, field: str) -> Any:
@@ -180,6 +214,8 @@ def render_sidebar() -> None:
     settings = load_settings()
     with st.sidebar:
         _setup_summary()
+        st.divider()
+        _model_credentials()
         st.divider()
         _token_section(settings)
         st.divider()

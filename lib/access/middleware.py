@@ -11,22 +11,30 @@ A refused WebSocket is refused before the handshake: with the ASGI
 HTTP 403/503 with the reason as text, otherwise a plain 403. Browsers show
 neither to the page (only close code 1006), so the terminal component asks
 ``GET {base}/api/sessions`` to learn why (see ``lib.terminal.protocol``).
+
+The order, for every request and WebSocket: the host check (DNS rebinding,
+``decision.check_host``; 400), then the open paths, then the loopback-only
+paths (the app's own terminals), then the owner (``decision.decide``), then
+the origin of state-changing requests. The Content-Security-Policy is built
+per request: WebSockets may connect only to the host the page came from.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Iterable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
-from lib.access.decision import decide, same_origin
+from lib.access.decision import Decision, allowed_host_names, check_host, decide, request_host, same_origin
 from lib.access.loopback import is_local_path, is_local_request
 from lib.access.owner import OwnerResolver
-from lib.settings import base_url_path
+from lib.access.timeouts import install_header_timeout
+from lib.settings import base_url_path, load_settings, server_address
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +44,37 @@ OPEN_PATHS = ("/health",)
 JSON_PREFIXES = ("/api/",)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
-# Streamlit needs inline styles and eval-free inline bootstrapping; Components v2
-# loads its JS from blob: URLs. Everything else is same-origin only.
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
-        "style-src 'self' 'unsafe-inline' blob:",
-        "img-src 'self' data: blob:",
-        "font-src 'self' data:",
-        "connect-src 'self' ws: wss:",
-        "worker-src 'self' blob:",
-        "frame-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'self'",
-    ]
+# Streamlit's page bootstraps with inline script and styles; Components v2 loads
+# its JS from blob: URLs. No JavaScript eval: Streamlit's protobuf.js (long.js)
+# only compiles a tiny WebAssembly module, which 'wasm-unsafe-eval' allows and
+# nothing else does (checked in chromium: no securitypolicyviolation on any
+# page, terminal included). WebSockets: only back to the host the page came
+# from, spelled out as ws(s)://host because not every browser counts ws: as 'self'.
+CSP_DIRECTIVES = (
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval' blob:",
+    "style-src 'self' 'unsafe-inline' blob:",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self'{sockets}",
+    "worker-src 'self' blob:",
+    "frame-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'self'",
 )
 SECURITY_HEADERS = {
-    "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "x-frame-options": "SAMEORIGIN",
 }
 
+
+def content_security_policy(host: str | None) -> str:
+    """The CSP for a page served to ``host`` (already checked: a name and an optional port)."""
+    sockets = f" ws://{host} wss://{host}" if host else ""
+    return "; ".join(CSP_DIRECTIVES).format(sockets=sockets)
 
 
 def error_page(status: int, title: str, message: str) -> str:
@@ -73,48 +87,75 @@ def error_page(status: int, title: str, message: str) -> str:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, owner: OwnerResolver, base: str | None = None) -> None:
-        """``base`` is the URL prefix everything is served under; default ``server.baseUrlPath``."""
+    def __init__(self, app: ASGIApp, owner: OwnerResolver, base: str | None = None,
+                 allowed_hosts: Iterable[str] | None = None) -> None:
+        """``base`` is the URL prefix everything is served under; default ``server.baseUrlPath``.
+
+        ``allowed_hosts``: the names the app answers to besides the loopback
+        names; default the bind address (``server.address``) and ``CODA_ALLOWED_HOSTS``.
+        """
         self.app = app
         self.owner = owner
         self.base = base_url_path() if base is None else base.rstrip("/")
         self.open_paths = {self.base + p for p in OPEN_PATHS}
         self.json_prefixes = tuple(self.base + p for p in JSON_PREFIXES)
+        if allowed_hosts is None:
+            self.allowed_hosts = allowed_host_names(server_address(), load_settings(owner.env).allowed_hosts)
+        else:
+            self.allowed_hosts = allowed_host_names(None, allowed_hosts)
+        # The server builds this middleware at start-up, before it accepts a connection.
+        install_header_timeout()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        refusal = None if scope["path"] in self.open_paths else self._refusal(scope)
+        headers = Headers(scope=scope)
+        host = check_host(self.owner.state, headers, self.allowed_hosts)
+        refusal = self._refusal(scope, headers, host)
         if kind == "websocket":
             await (refusal or self.app)(scope, receive, send)
             return
+        # The page may open WebSockets back to the host it came from, once that host passed the check.
+        csp = content_security_policy(request_host(headers) if host.allowed else None)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
+                response_headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
+                    response_headers[name] = value
+                response_headers["content-security-policy"] = csp
             await send(message)
 
         await (refusal or self.app)(scope, receive, send_with_headers)
 
-    def _refusal(self, scope: Scope) -> ASGIApp | None:
+    def _refusal(self, scope: Scope, headers: Headers, host: Decision) -> ASGIApp | None:
         """The response that refuses this request, or None to let it through."""
-        if is_local_path(scope["path"], self.base):
+        owner = self.owner.state
+        path = scope["path"]
+        # On Databricks Apps the platform may probe /health by any name; it reveals nothing.
+        if not host.allowed and not (owner.on_apps and path in self.open_paths):
+            log.warning("Refused a %s to %s for the host %r: this app answers to %s%s (CODA_ALLOWED_HOSTS adds names).",
+                        scope["type"], path, (headers.get("x-forwarded-host") or headers.get("host") or "")[:100],
+                        ", ".join(sorted(self.allowed_hosts)), " and its own URL" if owner.on_apps else "")
+            return self._refuse(scope, host.status, host.title, host.message)
+        if path in self.open_paths:
+            return None
+        if is_local_path(path, self.base):
             # The app's own terminals (agent hooks, model calls): no user, no
             # browser. Each route there still demands its session's key.
             if is_local_request(scope):
                 return None
             return self._refuse(scope, 403, "Forbidden", "This address only answers the app's own terminals.")
-        headers = Headers(scope=scope)
-        decision = decide(self.owner.state, headers)
+        decision = decide(owner, headers)
         if not decision.allowed:
+            if decision.status == 400:
+                log.warning("Refused a %s to %s: %s", scope["type"], path, decision.message)
             return self._refuse(scope, decision.status, decision.title, decision.message)
         unsafe = scope["type"] == "websocket" or scope["method"] in UNSAFE_METHODS
         if unsafe and not same_origin(headers):
-            log.info("Refused a cross-site %s to %s from %s.", scope["type"], scope["path"], headers.get("origin"))
+            log.info("Refused a cross-site %s to %s from %s.", scope["type"], path, headers.get("origin"))
             return self._refuse(scope, 403, "Forbidden", "Cross-site request refused.")
         return None
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
-from databricks.sdk.errors import NotFound
+import requests
+from databricks.sdk.errors import NotFound, PermissionDenied, Unauthenticated
 
 from lib import homefiles
-from lib.settings import home_dir, is_databricks_app, normalize_host
+from lib.settings import home_dir, host_name, is_databricks_app, normalize_host
 from lib.workspace.client import describe_error, pat_client, service_principal_client
 from lib.workspace.tokens import env_token
 
@@ -37,8 +40,20 @@ class OwnerState:
     display_name: str | None = None
     source: str | None = None  # "app creator" | "token user"
     resolved_at: float | None = None
-    error: str | None = None
+    error: str | None = None  # why not resolved yet, in detail: for the log, never shown to strangers
     token_user: str | None = None  # whose DATABRICKS_TOKEN the app holds, when known
+    public_error: str | None = None  # why not resolved yet, generic: what everyone may be told
+    app_url: str | None = None  # the app's own URL (``apps.get(name).url``), when known
+
+    @property
+    def app_host(self) -> str | None:
+        """The name browsers reach the app by on Databricks Apps, when its URL is known."""
+        if not self.app_url:
+            return None
+        try:
+            return host_name(urlsplit(self.app_url).netloc)
+        except ValueError:
+            return None
 
     @property
     def token_mismatch(self) -> str | None:
@@ -74,9 +89,10 @@ class OwnerResolver:
         if not self._state.on_apps:
             self._state = replace(self._state, error=None)
         elif not self._env.get("DATABRICKS_HOST"):
-            self._state = replace(self._state, error="DATABRICKS_HOST is not set")
+            self._state = replace(self._state, error="DATABRICKS_HOST is not set", public_error=NOT_CONFIGURED)
         else:
-            self._state = replace(self._state, error="looking up the app's owner in the workspace")
+            self._state = replace(self._state, error="looking up the app's owner in the workspace",
+                                  public_error=LOOKING)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -113,7 +129,7 @@ class OwnerResolver:
                 return
             except Exception as exc:  # noqa: BLE001 - every failure is reported and retried
                 reason = str(exc) if isinstance(exc, OwnerLookupError) else describe_error(exc)
-                self._set(replace(self._state, error=reason))
+                self._set(replace(self._state, error=reason, public_error=public_reason(exc)))
                 log.warning("Owner not resolved yet: %s. Retrying in %.0f s.", reason, delay)
             if self._stop.wait(delay):
                 return
@@ -152,7 +168,10 @@ class OwnerResolver:
         if app_name and client_id and client_secret:
             try:
                 w = service_principal_client(host, client_id, client_secret, retry_timeout_s=self._retry_timeout_s)
-                creator = w.apps.get(app_name).creator
+                app = w.apps.get(app_name)
+                creator = app.creator
+                if app.url:
+                    self._state = replace(self._state, app_url=app.url)  # the host browsers use (lib.access)
             except NotFound:
                 creator = None
                 reasons.append(f"the workspace has no app named '{app_name}'")
@@ -199,9 +218,43 @@ class OwnerResolver:
     def _resolved(self, email: str, display_name: str | None, source: str) -> OwnerState:
         return replace(
             self._state, owner=email, display_name=display_name, source=source,
-            resolved_at=time.time(), error=None,
+            resolved_at=time.time(), error=None, public_error=None,
         )
 
 
 class OwnerLookupError(Exception):
     """Every way of finding the owner failed; the text lists each reason."""
+
+
+# What anyone may be told while the owner is unknown: no host, workspace id,
+# URL or client id (those go to the log).
+LOOKING = "looking up the app's owner in the workspace"
+NOT_CONFIGURED = "the app's workspace settings are incomplete"
+NO_ANSWER = "the workspace did not answer"
+REFUSED = "the workspace refused the app's credentials"
+UNSETTLED = "the workspace has not given a definite answer yet"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen or len(seen) > 20:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__]
+
+
+def public_reason(exc: BaseException) -> str:
+    """A generic reason for a failed owner lookup, safe to show to anyone."""
+    chain = list(_chain(exc))
+    unreachable = (ConnectionError, TimeoutError, socket.timeout, requests.ConnectionError, requests.Timeout)
+    if any(isinstance(e, unreachable) or "Invalid URL 'None'" in str(e) for e in chain):
+        return NO_ANSWER
+    if any(isinstance(e, (PermissionDenied, Unauthenticated)) for e in chain):
+        return REFUSED
+    if "DATABRICKS_HOST is not set" in str(exc) or "no DATABRICKS_TOKEN to fall back on" in str(exc):
+        return NOT_CONFIGURED
+    return UNSETTLED

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from lib.agents import files
 from lib.agents.base import (
@@ -31,6 +32,7 @@ from lib.agents.base import (
     modified_at,
     unconfigured,
 )
+from lib.attention import install as attention
 from lib.settings import PermissionMode, Settings
 
 # Claude Code 2.1 starts in "auto" mode unless told otherwise, and auto mode's
@@ -101,7 +103,37 @@ def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigR
     else:
         existing.pop("skipDangerousModePermissionPrompt", None)
     files.write_json(path, existing)
+    write_attention_hooks(home, access)
     return ConfigResult("claude", ConfigState.OK, "", (path, onboarding))
+
+
+# Claude Code's hooks that tell the app what the agent is doing (lib.attention.events):
+# PermissionRequest fires as the permission dialog opens (the Notification
+# "permission_prompt" only 6 s later); Notification also brings elicitations and idle prompts.
+ATTENTION_EVENTS = ("SessionStart", "UserPromptSubmit", "PermissionRequest", "PostToolUse", "PostToolUseFailure",
+                    "Notification", "Stop", "SessionEnd")
+_TOOL_EVENTS = ("PermissionRequest", "PostToolUse", "PostToolUseFailure")
+
+
+def write_attention_hooks(home: Path, access: ModelAccess) -> None:
+    """Our hooks in ``~/.claude/settings.json`` (the user's own hooks kept); removed when the app
+    cannot be reached over loopback (``access`` is not a ``Loopback``)."""
+    path = home / ".claude" / "settings.json"
+    data = files.read_json_object(path)
+    ours: dict[str, list[dict[str, Any]]] = {}
+    if isinstance(access, Loopback):
+        attention.install_script(home)
+        for event in ATTENTION_EVENTS:
+            hook = {"type": "command", "command": attention.command("claude", event), "timeout": attention.TIMEOUT_S}
+            ours[event] = [{"matcher": "*", "hooks": [hook]} if event in _TOOL_EVENTS else {"hooks": [hook]}]
+    hooks = attention.merge_hooks(data.get("hooks"), ours)
+    if hooks == data.get("hooks") or (not hooks and "hooks" not in data):
+        return
+    if hooks:
+        data["hooks"] = hooks
+    else:
+        data.pop("hooks", None)
+    files.write_json(path, data)
 
 
 def trust(home: Path, folder: Path) -> None:

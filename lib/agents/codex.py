@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from lib.agents import files
 from lib.agents.base import (
@@ -32,6 +33,7 @@ from lib.agents.base import (
     modified_at,
     unconfigured,
 )
+from lib.attention import install as attention
 from lib.settings import PermissionMode, Settings
 
 # (approval_policy, sandbox_mode) per mode. Codex 0.171 knows only
@@ -98,7 +100,61 @@ def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigR
     # Top-level keys must come before any table in TOML: put ours first.
     ordered = {**top, **{k: v for k, v in merged.items() if k not in top}}
     files.write_toml(path, ordered)
+    write_attention_hooks(home, access)
     return ConfigResult("codex", ConfigState.OK, "", (path,))
+
+
+# Codex's hooks that tell the app what the agent is doing (lib.attention.events), in
+# ``~/.codex/hooks.json``. Codex 0.171 runs a user's command hook only once it is trusted:
+# otherwise every start opens a "Hooks need review" dialog. Trust is recorded per hook in
+# config.toml as ``[hooks.state."<hooks.json path>:<event>:<group>:<handler>"] trusted_hash``,
+# the hash of the hook itself, which the app computes as Codex does. ``notify`` (turn
+# complete) is set too unless the user has a notify program of their own.
+ATTENTION_EVENTS = ("SessionStart", "UserPromptSubmit", "PermissionRequest", "PostToolUse", "Stop")
+
+
+def write_attention_hooks(home: Path, access: ModelAccess) -> None:
+    """Our hooks in ``~/.codex/hooks.json`` (the user's kept), their trust and ``notify`` in
+    ``config.toml``; all of it removed when the app cannot be reached over loopback."""
+    config_path = home / ".codex" / "config.toml"
+    hooks_path = home / ".codex" / "hooks.json"
+    config = files.read_toml(config_path)
+    if config is None:
+        return  # unreadable: leave the user's file alone
+    hooks_file = files.read_json_object(hooks_path)
+    before = hooks_file.get("hooks")
+    ours: dict[str, list[dict[str, Any]]] = {}
+    if isinstance(access, Loopback):
+        attention.install_script(home)
+        ours = {event: [{"hooks": [{"type": "command", "command": attention.command("codex", event),
+                                    "timeout": attention.TIMEOUT_S}]}] for event in ATTENTION_EVENTS}
+    hooks = attention.merge_hooks(before, ours)
+    table = config.get("hooks") if isinstance(config.get("hooks"), dict) else {}
+    state = dict(table.get("state")) if isinstance(table.get("state"), dict) else {}
+    for event, g, h in attention.positions(before):
+        state.pop(f"{hooks_path}:{attention.snake_case(event)}:{g}:{h}", None)
+    for event, g, h in attention.positions(hooks):
+        group = hooks[event][g]
+        key = f"{hooks_path}:{attention.snake_case(event)}:{g}:{h}"
+        trusted = attention.codex_trust_hash(attention.snake_case(event), group, group["hooks"][h])
+        state[key] = {**(state.get(key) if isinstance(state.get(key), dict) else {}), "trusted_hash": trusted}
+    updated = dict(config)
+    rest = {k: v for k, v in table.items() if k != "state"}
+    if state or rest:
+        updated["hooks"] = {**rest, **({"state": state} if state else {})}
+    else:
+        updated.pop("hooks", None)
+    if isinstance(access, Loopback) and (config.get("notify") is None or attention.is_ours(config.get("notify"))):
+        updated["notify"] = attention.argv(home, "codex", "notify")
+    elif attention.is_ours(config.get("notify")):
+        updated.pop("notify", None)
+    if hooks != before:
+        if hooks or set(hooks_file) - {"hooks"}:
+            files.write_json(hooks_path, {**hooks_file, "hooks": hooks})
+        else:
+            hooks_path.unlink(missing_ok=True)
+    if updated != config:
+        files.write_toml(config_path, updated)
 
 
 def trust(home: Path, folder: Path) -> None:

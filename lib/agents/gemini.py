@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from lib.agents import files
 from lib.agents.base import (
@@ -32,6 +33,7 @@ from lib.agents.base import (
     modified_at,
     unconfigured,
 )
+from lib.attention import install as attention
 from lib.settings import PermissionMode, Settings
 
 # settings.json ``general.defaultApprovalMode``. Gemini ignores "yolo" there
@@ -71,6 +73,7 @@ def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigR
         "general": {"defaultApprovalMode": APPROVAL_MODES[settings.permission_mode]},
     }
     files.write_json(settings_path, files.deep_merge(files.read_json_object(settings_path), ours))
+    write_attention_hooks(home, access)
     _write_policy(home, settings.permission_mode)
     # Trusting the projects folder trusts every project below it.
     trusted_path = folder / "trustedFolders.json"
@@ -101,6 +104,34 @@ def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigR
                        if not re.match(rf"^\s*(?:export\s+)?{KEY_ENV}\s*=", line))
     files.write_text(env_path, text)
     return ConfigResult("gemini", ConfigState.OK, "", (env_path, *written))
+
+
+# Gemini CLI's hooks that tell the app what the agent is doing (lib.attention.events); the
+# Notification hook is its tool-permission dialog. Gemini runs hooks with ``bash -c``.
+ATTENTION_EVENTS = ("SessionStart", "BeforeAgent", "Notification", "AfterTool", "AfterAgent", "SessionEnd")
+ATTENTION_HOOK_NAME = "coda-attention"
+
+
+def write_attention_hooks(home: Path, access: ModelAccess) -> None:
+    """Our hooks in ``~/.gemini/settings.json`` (the user's own hooks kept); removed when the app
+    cannot be reached over loopback (``access`` is not a ``Loopback``)."""
+    path = home / ".gemini" / "settings.json"
+    data = files.read_json_object(path)
+    ours: dict[str, list[dict[str, Any]]] = {}
+    if isinstance(access, Loopback):
+        attention.install_script(home)
+        for event in ATTENTION_EVENTS:
+            hook = {"type": "command", "name": ATTENTION_HOOK_NAME, "command": attention.command("gemini", event),
+                    "timeout": attention.TIMEOUT_S * 1000}
+            ours[event] = [{"matcher": "*", "hooks": [hook]}]
+    hooks = attention.merge_hooks(data.get("hooks"), ours)
+    if hooks == data.get("hooks") or (not hooks and "hooks" not in data):
+        return
+    if hooks:
+        data["hooks"] = hooks
+    else:
+        data.pop("hooks", None)
+    files.write_json(path, data)
 
 
 def trust(home: Path, folder: Path) -> None:

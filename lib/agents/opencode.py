@@ -30,6 +30,7 @@ from lib.agents.base import (
     model_base_url,
     unconfigured,
 )
+from lib.attention import install as attention
 from lib.settings import PermissionMode, Settings
 
 # OpenCode runs commands without asking by default: say what it may do.
@@ -85,7 +86,30 @@ def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigR
         }
     )
     files.write_json(path, existing)
+    write_attention_plugin(home, access)
     return ConfigResult("opencode", ConfigState.OK, "", (path,))
+
+
+# OpenCode has no command hooks; a plugin in its config folder gets every event
+# (lib/attention/hooks/opencode-plugin.js). OpenCode loads ``plugin/*.js`` from
+# ``~/.config/opencode`` and, whenever plugins exist, first waits for its own install of
+# ``@opencode-ai/plugin`` into that folder: once per HOME, a few seconds with npm reachable.
+ATTENTION_PLUGIN = Path(".config") / "opencode" / "plugin" / "coda-attention.js"
+
+
+def write_attention_plugin(home: Path, access: ModelAccess) -> None:
+    """The attention plugin, when the app can be reached over loopback; removed otherwise."""
+    path = home / ATTENTION_PLUGIN
+    if not isinstance(access, Loopback):
+        path.unlink(missing_ok=True)
+        return
+    text = attention.plugin_text()
+    try:
+        if path.read_bytes() == text:
+            return
+    except OSError:
+        pass
+    files.write_text(path, text.decode())
 
 
 

@@ -4,7 +4,8 @@
 session: cap, idle close), ``pump`` (PTY I/O on the server's event loop),
 ``viewers`` (each viewer's bounded queue), ``scrollback``, ``protocol``
 (control messages and close codes), ``procs`` (ending a session's
-processes), ``uploads``, ``errors`` and ``routes``.
+processes), ``uploads``, ``errors`` and ``routes``; ``records`` (each session's record on
+disk, so sessions outlive the app process) and ``snapshot`` (a last screen drawn again).
 
 May import: ``lib.settings``, ``lib.agents`` (what to start, folder trust),
 ``lib.runtime`` (routes only, for the services). Never ``lib.access`` or the UI.

@@ -21,11 +21,37 @@ a 200 list without the session → ``UNKNOWN_SESSION`` (final); anything else
 URLs: Streamlit serves everything under ``server.baseUrlPath``; ``lib.settings.base_url_path()``
 is that prefix, for the middleware's open paths, the routes and the
 component's URLs (``{base}/terminal/ws/{id}``).
+
+Connecting: ``{base}/terminal/ws/{id}?viewer=<id>&resume=<offset>``. ``viewer``
+names the browser tab's terminal (it keeps it across reconnects); ``resume``
+is how much output it already has (an absolute byte offset), when any. The
+server first sends the replay, framed by control messages::
+
+    {"type": "replay", "mode": "full"|"resume", "offset", "cols", "rows", "input"}
+    binary (full mode: a state prefix, then output) and {"type": "size", "cols", "rows"} items
+    {"type": "unseen"}   (optional) output from here on was produced with nobody watching
+    {"type": "live", "offset"}
+
+In "full" mode the terminal resets and takes ``cols`` x ``rows`` first; in
+"resume" mode it keeps its screen. Until "unseen" (or "live") the terminal's
+answers to queries found in the bytes (cursor position, colours, device
+attributes) are dropped: they were answered when the output was live, and
+answering again would type them into the program. ``input`` is how many
+bytes of this viewer's input the session has taken; the browser resends the
+rest, so nothing typed during a reconnect is lost or doubled. After "live",
+``offset`` plus the binary bytes received so far is what to send as
+``resume`` next time.
+
+Keepalive, both ways, every ``PING_INTERVAL_S``: ``{"type": "ping"}`` is
+answered with ``{"type": "pong", "input"}`` (the server's pong carries the
+input count, so the browser can forget what is delivered). A side that hears
+nothing for ``3 * PING_INTERVAL_S`` closes and, in the browser, reconnects.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -33,6 +59,20 @@ from typing import Any
 MIN_COLS, MAX_COLS = 2, 1000
 MIN_ROWS, MAX_ROWS = 1, 500
 MAX_CONTROL_BYTES = 4096
+# Lines of history the browser's terminal keeps: the replay needs no more (``Scrollback.replay``).
+SCROLLBACK_LINES = 10000
+
+
+def ping_interval() -> float:
+    """Seconds between keepalive pings (``CODA_PING_SECONDS`` for tests; 25 otherwise)."""
+    try:
+        value = float(os.environ.get("CODA_PING_SECONDS", "25"))
+    except ValueError:
+        return 25.0
+    return min(max(value, 0.2), 300.0)
+
+
+PING_INTERVAL_S = ping_interval()
 
 
 class Close(IntEnum):
@@ -52,6 +92,9 @@ class Close(IntEnum):
     UNKNOWN_SESSION = 4404, "Unknown session", False
     TOO_SLOW = 4408, "Too far behind", True  # reconnect, replay catches up
     SESSION_CLOSED = 4410, "Session closed", False
+    REPLACED = 4409, "Replaced by a newer connection", False  # the same viewer reconnected
+    # The other side answered nothing for three ping intervals (a dead proxy or network).
+    NO_ANSWER = 4504, "Connection went quiet", True
     # Refused before the handshake (HTTP 403/503); the component finds out by probing.
     FORBIDDEN = 4403, "Forbidden", False
     NOT_READY = 4503, "Not ready", True  # owner not known yet on Databricks Apps
@@ -61,6 +104,10 @@ class Close(IntEnum):
 CLOSE_UNKNOWN_SESSION = Close.UNKNOWN_SESSION
 CLOSE_TOO_SLOW = Close.TOO_SLOW
 CLOSE_SESSION_CLOSED = Close.SESSION_CLOSED
+CLOSE_REPLACED = Close.REPLACED
+# The session no longer exists: the page says so and offers what to do instead.
+GONE_CODES = (Close.UNKNOWN_SESSION, Close.SESSION_CLOSED)
+CLOSE_NO_ANSWER = Close.NO_ANSWER
 
 
 def close_codes() -> dict[str, dict[str, Any]]:
@@ -88,7 +135,17 @@ def _dimension(msg: dict, name: str, lo: int, hi: int) -> int:
     return value
 
 
-def parse_control(text: str) -> Resize:
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True)
+class Pong:
+    pass
+
+
+def parse_control(text: str) -> Resize | Ping | Pong:
     if len(text) > MAX_CONTROL_BYTES:
         raise ProtocolError("control message too long")
     try:
@@ -100,6 +157,10 @@ def parse_control(text: str) -> Resize:
     kind = msg.get("type")
     if kind == "resize":
         return Resize(_dimension(msg, "cols", MIN_COLS, MAX_COLS), _dimension(msg, "rows", MIN_ROWS, MAX_ROWS))
+    if kind == "ping":
+        return Ping()
+    if kind == "pong":
+        return Pong()
     raise ProtocolError(f"unknown control message type {kind!r}")
 
 
@@ -109,3 +170,29 @@ def exit_message(code: int | None) -> str:
 
 def error_message(text: str) -> str:
     return json.dumps({"type": "error", "message": text})
+
+
+def replay_message(mode: str, offset: int, cols: int, rows: int, input_taken: int) -> str:
+    return json.dumps(
+        {"type": "replay", "mode": mode, "offset": offset, "cols": cols, "rows": rows, "input": input_taken}
+    )
+
+
+def size_message(cols: int, rows: int) -> str:
+    return json.dumps({"type": "size", "cols": cols, "rows": rows})
+
+
+def unseen_message() -> str:
+    return json.dumps({"type": "unseen"})
+
+
+def live_message(offset: int) -> str:
+    return json.dumps({"type": "live", "offset": offset})
+
+
+def ping_message() -> str:
+    return json.dumps({"type": "ping"})
+
+
+def pong_message(input_taken: int) -> str:
+    return json.dumps({"type": "pong", "input": input_taken})

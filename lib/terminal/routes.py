@@ -7,7 +7,9 @@ these handlers only translate between HTTP and the session registry.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +23,8 @@ from lib.runtime import Runtime
 from lib.settings import base_url_path, load_settings
 from lib.terminal import protocol
 from lib.terminal.errors import RequestError
-from lib.terminal.session import InputTooLarge, SessionError
+from lib.terminal.scrollback import Replay, Size
+from lib.terminal.session import MAX_PENDING_INPUT, InputTooLarge, SessionError
 from lib.terminal.uploads import save_upload
 from lib.terminal.viewers import ClientGone, ClientOverflow, Exited
 
@@ -37,14 +40,76 @@ async def request_error(request: Request, exc: Exception) -> JSONResponse:
 EXCEPTION_HANDLERS = {RequestError: request_error}
 
 
+MAX_JSON_BYTES = 64 * 1024  # the API's JSON bodies are a few fields; nothing legitimate comes near
+
+
 async def _json_object(request: Request, example: str) -> dict[str, Any]:
+    """The request body as a JSON object, read with a cap: 413 past ``MAX_JSON_BYTES``, 400 when not JSON."""
+    too_big = RequestError(f"the request body is larger than the {MAX_JSON_BYTES // 1024} KiB limit", status=413)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise too_big
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise too_big
     try:
-        body: Any = await request.json()
+        body: Any = json.loads(bytes(raw))
+    except RecursionError:
+        raise RequestError(f"the request body is nested too deeply; send JSON like {example}") from None
     except ValueError:
         raise RequestError(f"the request body must be JSON like {example}") from None
     if not isinstance(body, dict):
         raise RequestError(f"the request body must be a JSON object like {example}")
     return body
+
+
+_VIEWER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_background: set[asyncio.Task] = set()
+REPLAY_FRAME = 256 * 1024  # the browser starts drawing a long replay before all of it arrived
+
+
+def _viewer_id(value: str | None) -> str | None:
+    return value if value and _VIEWER_RE.match(value) else None
+
+
+def _offset(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 19 else None
+
+
+async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
+    try:
+        await websocket.close(code, reason)
+    except (RuntimeError, OSError):
+        pass  # already closed
+
+
+async def _send_replay(websocket: WebSocket, replay: Replay, unseen: int, input_taken: int) -> None:
+    """The replay, framed as ``lib.terminal.protocol`` describes it."""
+    mode = "resume" if replay.resume else "full"
+    await websocket.send_text(protocol.replay_message(mode, replay.start, replay.cols, replay.rows, input_taken))
+    if replay.prefix:
+        await websocket.send_bytes(replay.prefix)
+    pos, marked = replay.start, unseen >= replay.end
+    for item in replay.items:
+        if isinstance(item, Size):
+            await websocket.send_text(protocol.size_message(item.cols, item.rows))
+            continue
+        data = memoryview(item)
+        while data:
+            stop = len(data) if marked else min(len(data), unseen - pos)
+            if stop == 0:
+                await websocket.send_text(protocol.unseen_message())
+                marked = True
+                continue
+            piece = data[: min(stop, REPLAY_FRAME)]
+            await websocket.send_bytes(bytes(piece))
+            pos += len(piece)
+            data = data[len(piece) :]
+    if not marked and unseen < replay.end:
+        await websocket.send_text(protocol.unseen_message())
+    await websocket.send_text(protocol.live_message(replay.end))
 
 
 def build_routes(rt: Runtime) -> list[BaseRoute]:
@@ -58,7 +123,8 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
 
     async def list_sessions(request: Request) -> JSONResponse:
         listed = await run_in_threadpool(
-            lambda: [{**s.to_dict(), "usage": rt.gateway.session_usage(s.id)} for s in sessions.list()])
+            lambda: [{**s.to_dict(), "usage": rt.gateway.session_usage(s.id)}
+                     for s in [*sessions.list(), *sessions.ended()]])  # + those ended by a restart
         return JSONResponse(listed)
 
 
@@ -82,6 +148,11 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
     async def delete_session(request: Request) -> Response:
         await run_in_threadpool(sessions.close, request.path_params["id"])
         return Response(status_code=204)
+
+    async def resume_session(request: Request) -> JSONResponse:
+        """A session ended by a restart starts again: same id, agent, folder and conversation."""
+        session = await run_in_threadpool(sessions.resume, request.path_params["id"])
+        return JSONResponse(session.to_dict(), status_code=201)
 
 
     async def upload(request: Request) -> JSONResponse:
@@ -107,6 +178,9 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
         return JSONResponse({"path": str(path)}, status_code=201)
 
 
+    # Each viewer's current connection, per session: a reconnect replaces the old one.
+    connections: dict[tuple[str, str], WebSocket] = {}
+
     async def terminal_ws(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
@@ -114,8 +188,22 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
         except SessionError as exc:
             await websocket.close(protocol.CLOSE_UNKNOWN_SESSION, str(exc)[:120])
             return
-        client, replay = session.attach(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        viewer = _viewer_id(websocket.query_params.get("viewer"))
+        stream, taken = session.claim_input(viewer) if viewer else (None, 0)
+        if viewer:
+            previous = connections.get((session.id, viewer))
+            connections[(session.id, viewer)] = websocket
+            if previous is not None:  # its late input is dropped (``claim_input``); let it go
+                closing = loop.create_task(_close_quietly(previous, protocol.CLOSE_REPLACED, "replaced"))
+                _background.add(closing)
+                closing.add_done_callback(_background.discard)
+        client, replay, unseen = session.attach_viewer(
+            loop, resume_from=_offset(websocket.query_params.get("resume")),
+            scrollback_lines=protocol.SCROLLBACK_LINES,
+        )
         send_lock = asyncio.Lock()
+        heard = [loop.time()]  # when the browser last said anything
 
         async def send_text(text: str) -> None:
             async with send_lock:
@@ -127,7 +215,9 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
             # the PTY if every viewer being behind had paused it.
             try:
                 async with send_lock:
-                    await websocket.send_bytes(replay)
+                    await _send_replay(websocket, replay, unseen, taken)
+                if replay.alt_from_before and not replay.resume:
+                    session.nudge_redraw(loop)
                 session.resume_output()
                 while True:
                     item = await client.get()
@@ -144,28 +234,58 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
             except ClientGone:
                 await websocket.close(protocol.CLOSE_SESSION_CLOSED, "session closed")
 
+        async def keepalive() -> None:
+            # Pings through proxies that cut quiet connections; a browser gone
+            # silent (a dead network, a frozen tab) stops holding a viewer.
+            interval = protocol.PING_INTERVAL_S
+            while True:
+                await asyncio.sleep(interval)
+                if loop.time() - heard[0] > 3 * interval:
+                    await _close_quietly(websocket, protocol.CLOSE_NO_ANSWER, "no answer to pings")
+                    return
+                await send_text(protocol.ping_message())
+
         sender = asyncio.create_task(forward_output())
+        pinger = asyncio.create_task(keepalive())
+        # Every session's attention state, now and on each change (lib.attention.hub); after the replay.
+        attention = asyncio.create_task(sessions.attention.stream(send_text))
         try:
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
+                heard[0] = loop.time()
                 if message.get("bytes") is not None:
                     try:
-                        session.write(message["bytes"])
+                        if len(message["bytes"]) > MAX_PENDING_INPUT:
+                            raise InputTooLarge(
+                                f"this paste is {len(message['bytes']) / (1024 * 1024):.0f} MiB; the terminal "
+                                f"takes at most {MAX_PENDING_INPUT // (1024 * 1024)} MiB at a time, so paste it "
+                                "in smaller parts (or upload it as a file)")
+                        if stream is None:
+                            session.write(message["bytes"])
+                        elif not session.write_input(stream, message["bytes"]):
+                            break  # a newer connection of this viewer took over; it resends this
                     except InputTooLarge as exc:
                         await send_text(protocol.error_message(str(exc)))
                 elif message.get("text") is not None:
                     try:
-                        resize = protocol.parse_control(message["text"])
-                        session.resize(resize.cols, resize.rows)
+                        control = protocol.parse_control(message["text"])
+                        if isinstance(control, protocol.Resize):
+                            session.resize(control.cols, control.rows)
+                        elif isinstance(control, protocol.Ping):
+                            await send_text(protocol.pong_message(stream.received if stream else 0))
                     except protocol.ProtocolError as exc:
                         await send_text(protocol.error_message(str(exc)))
         except (WebSocketDisconnect, RuntimeError):
             pass  # closed by the sender (exit, overflow) or the network
         finally:
             sender.cancel()
+            pinger.cancel()
+            attention.cancel()
             session.detach(client)
+            if viewer and connections.get((session.id, viewer)) is websocket:
+                del connections[(session.id, viewer)]
 
     # Streamlit serves its own routes under server.baseUrlPath, but st.App(routes=...) exactly as given.
     base = base_url_path()
@@ -175,6 +295,7 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
         Route(f"{base}/api/sessions", create_session, methods=["POST"]),
         Route(f"{base}/api/sessions/{{id}}", delete_session, methods=["DELETE"]),
         Route(f"{base}/api/sessions/{{id}}", rename_session, methods=["PATCH"]),
+        Route(f"{base}/api/sessions/{{id}}/resume", resume_session, methods=["POST"]),
         Route(f"{base}/api/uploads", upload, methods=["POST"]),
         WebSocketRoute(f"{base}/terminal/ws/{{id}}", terminal_ws),
     ]

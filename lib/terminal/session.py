@@ -17,24 +17,38 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from lib.attention.tracker import AttentionTracker
 from lib.environment import DATABRICKS, scrubbed
 from lib.terminal import procs
 from lib.terminal.errors import RequestError
 from lib.terminal.pump import Pty, Pump
-from lib.terminal.scrollback import Scrollback
+from lib.terminal.scrollback import Replay, Scrollback
 from lib.terminal.viewers import DEFAULT_CLIENT_LIMIT, Client
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_INPUT = 64 * 1024 * 1024
+MAX_INPUT_STREAMS = 32  # viewers whose input count a session remembers (exactly-once across reconnects)
 PAUSE_AT = 1024 * 1024  # bytes every viewer is behind before the PTY is paused
 # CI makes some CLIs (Gemini) refuse interactive use; a terminal is interactive.
 STRIPPED_ENV = {"STREAMLIT_SERVER_PORT", "STREAMLIT_SERVER_ADDRESS", "CI"}
+
+
+class SessionStatus(StrEnum):
+    """Where a session is in its life: the ``status`` of ``GET /api/sessions`` (a plain string in JSON)."""
+
+    RUNNING = "running"
+    EXITED = "exited"  # the program ended; the session stays listed until closed
+    CLOSED = "closed"
+    # The app process ended while the program ran (a deploy, a crash): the session is
+    # listed from its record on disk (``lib.terminal.records``) and can be resumed.
+    RESTART_ENDED = "restart-ended"
 
 
 class SessionError(RequestError):
@@ -71,6 +85,10 @@ class SessionSpec:
     home: Path
     scrollback_bytes: int
     env: Mapping[str, str]
+    # The agent's conversation: an id chosen up front (``Agent.new_conversation_args``) or the
+    # one resumed; ``conversation_known``: it is in the agent's store already (a resume).
+    conversation_id: str | None = None
+    conversation_known: bool = False
 
 
 def resolve_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str] | None:
@@ -124,7 +142,8 @@ class PtySession:
     and is disconnected; the others never wait for it.
     """
 
-    def __init__(self, spec: SessionSpec, pump: Pump, *, cols: int = 120, rows: int = 32) -> None:
+    def __init__(self, spec: SessionSpec, pump: Pump, *, cols: int = 120, rows: int = 32,
+                 attention: AttentionTracker | None = None) -> None:
         self.id = spec.id
         self.agent = spec.agent
         self.label = spec.label
@@ -133,17 +152,29 @@ class PtySession:
         self.last_activity = self.created_at
         self.detached_since: float | None = self.created_at
         self.exit_code: int | None = None
-        self.status = "running"
+        self.status = SessionStatus.RUNNING
+        self.conversation_id = spec.conversation_id
+        self.conversation_known = spec.conversation_known
         self._lock = threading.Lock()
         self._clients: set[Client] = set()
-        self._scrollback = Scrollback(spec.scrollback_bytes)
+        self._scrollback = Scrollback(spec.scrollback_bytes, cols, rows)
+        # Output from here on was produced with no viewer attached: nobody
+        # answered its terminal queries yet, so the next viewer's terminal may.
+        self._unseen_from: int | None = 0
+        self._inputs: dict[str, InputStream] = {}
         self._paused = False
         self._closed = False
+        # Needs input / working / done... (lib.attention): from the agent's hooks and this terminal.
+        self.attention = attention or AttentionTracker(spec.agent, shell=spec.agent == "bash")
         self._pty: Pty = pump.spawn(
             spec.argv, cwd=str(spec.cwd), env=spec.env, cols=cols, rows=rows,
             on_read=self._on_read, on_exit=self._on_exit,
         )
         self.pid = self._pty.pid
+        self.attention.watch(self._pty.foreground_pid, self.pid)
+        loop = getattr(pump, "loop", None)
+        if isinstance(loop, asyncio.AbstractEventLoop):
+            _watch_exit(loop, self.pid, self._leader_exited)
 
     # --- facts -------------------------------------------------------------
     @property
@@ -170,11 +201,12 @@ class PtySession:
             "exit_code": self.exit_code,
             "clients": self.client_count,
             "foreground": self.foreground_process(),
+            **self.attention.fields(),
         }
 
     # --- viewers -----------------------------------------------------------
     def attach(self, loop: asyncio.AbstractEventLoop, limit: int = DEFAULT_CLIENT_LIMIT) -> tuple[Client, bytes]:
-        """Register a viewer (woken on ``loop``) and hand it the replay.
+        """Register a viewer (woken on ``loop``) and hand it the whole scrollback as bytes.
 
         The snapshot and the registration happen under the lock ``_on_read``
         holds while it appends to the scrollback and feeds the viewers, so
@@ -185,17 +217,47 @@ class PtySession:
         client = Client(loop, limit)
         with self._lock:
             replay = self._scrollback.snapshot()
-            self._clients.add(client)
-            self.detached_since = None
-            if self.status == "exited":
-                client.notify_exit(self.exit_code)
+            self._register(client)
         return client, replay
+
+    def attach_viewer(
+        self, loop: asyncio.AbstractEventLoop, *, resume_from: int | None = None,
+        scrollback_lines: int = 10000, limit: int = DEFAULT_CLIENT_LIMIT,
+    ) -> tuple[Client, Replay, int]:
+        """Register a viewer and plan what it gets first (see ``Scrollback.replay``).
+
+        ``resume_from``: the offset up to which the viewer already has the
+        output (a reconnect after a network drop); it then gets only the rest.
+        Returns the viewer, the replay and the offset from which the output was
+        produced with nobody watching (``replay.end`` when someone was): the
+        viewer's terminal answers the queries in that part, and only there.
+        Same exactly-once promise as ``attach``.
+        """
+        client = Client(loop, limit)
+        with self._lock:
+            replay = self._scrollback.replay(resume_from, scrollback_lines)
+            unseen = self._unseen_from if self._unseen_from is not None else replay.end
+            if replay.resume and not self._clients:
+                # What this viewer missed reached no other terminal either.
+                unseen = replay.start
+            self._register(client)
+        return client, replay, max(unseen, replay.start)
+
+    def _register(self, client: Client) -> None:
+        """With the lock held."""
+        self._clients.add(client)
+        self.detached_since = None
+        self._unseen_from = None
+        if self.status == "exited":
+            client.notify_exit(self.exit_code)
 
     def detach(self, client: Client) -> None:
         with self._lock:
             self._clients.discard(client)
             if not self._clients:
                 self.detached_since = time.time()
+                if self._unseen_from is None:
+                    self._unseen_from = self._scrollback.end
         self.resume_output()  # the one viewer holding output back may be gone
 
     def resume_output(self) -> None:
@@ -223,15 +285,34 @@ class PtySession:
                 self._paused = True
         if pause:
             self._pty.pause()
+        self.attention.output(data)
 
     def _on_exit(self, code: int | None) -> None:
-        """The program ended (on the thread that reaped it)."""
+        """The program ended (on the thread that reaped it, or from ``_leader_exited``); once."""
         with self._lock:
+            if self.status != "running":
+                return
             self.exit_code = code
-            self.status = "exited"
+            self.status = SessionStatus.EXITED
             for client in self._clients:
                 client.notify_exit(code)
+        self.attention.exited()
         log.info("Session %s (%s) ended with exit code %s.", self.id, self.agent, code)
+
+    def _leader_exited(self, code: int | None) -> None:
+        """The session's first process is gone (seen through its pidfd, on the loop).
+
+        A background job may still hold the PTY open, so no end of file comes
+        and the PTY layer cannot tell: say "exited" now and end whatever is
+        left of the session (HUP, TERM, KILL, off the loop). Its PTY then
+        closes and the PTY layer reaps the leader as usual.
+        """
+        if self.status != "running" or self._closed:
+            return
+        self._on_exit(code)
+        threading.Thread(
+            target=procs.end_session, args=(self.pid, 0.5), name=f"end-{self.pid}", daemon=True
+        ).start()
 
     # --- input ---------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -250,13 +331,66 @@ class PtySession:
             )
         self.last_activity = time.time()
         self._pty.write(data)
+        self.attention.input(data)
+
+    def write_input(self, stream: InputStream, data: bytes) -> bool:
+        """Input from the connection holding ``stream`` (see ``claim_input``); False when it was taken over."""
+        if not stream.active:
+            return False
+        stream.count(len(data))
+        self.write(data)
+        return True
+
+    def claim_input(self, viewer_id: str) -> tuple[InputStream, int]:
+        """Take over the input stream of viewer ``viewer_id`` for a new connection.
+
+        The browser numbers what it types; after a reconnect it resends what
+        the server has not counted. From now on only the returned stream
+        writes: bytes still arriving on the viewer's previous connection are
+        dropped, since the browser resends them. Returns the stream and how
+        many bytes of this viewer's input the session has taken so far.
+        """
+        with self._lock:
+            shared = self._inputs.pop(viewer_id, None) or _SharedInput()
+            self._inputs[viewer_id] = shared  # most recent last
+            while len(self._inputs) > MAX_INPUT_STREAMS:
+                self._inputs.pop(next(iter(self._inputs)))
+            stream = InputStream(shared)
+            shared.current = stream
+            return stream, shared.received
+
+    def nudge_redraw(self, loop: asyncio.AbstractEventLoop, delay_s: float = 0.15) -> None:
+        """Make a full-screen program draw its whole screen again: one row less, then back.
+
+        For a replay that starts inside such a program because its first
+        screen left the ring: what it draws next completes the screen.
+        """
+        if self.status != "running":
+            return
+        cols, rows = self._scrollback.cols_rows
+        self.resize(cols, rows - 1 if rows > 2 else rows + 1)
+        loop.call_later(delay_s, self.resize, cols, rows)
 
     def resize(self, cols: int, rows: int) -> None:
         if self.status == "running":
+            with self._lock:
+                self._scrollback.resized(cols, rows)
             self._pty.resize(cols, rows)
 
     def rename(self, label: str) -> None:
         self.label = label
+
+    # --- its record (lib.terminal.records) -------------------------------------
+    @property
+    def output_end(self) -> int:
+        """Bytes of output so far: changes only when the program writes (read without the lock)."""
+        return self._scrollback.end
+
+    def last_output(self, max_bytes: int) -> tuple[int, bytes, int, int]:
+        """(``output_end``, the last ``max_bytes`` of output, cols, rows): enough to draw its last screen again."""
+        with self._lock:
+            cols, rows = self._scrollback.cols_rows
+            return self._scrollback.end, self._scrollback.tail(max_bytes), cols, rows
 
     # --- ending --------------------------------------------------------------
     def close(self, grace_s: float = 1.0) -> None:
@@ -267,6 +401,76 @@ class PtySession:
             self._closed = True
             clients = list(self._clients)
         self._pty.kill(grace_s)
-        self.status = "closed"
+        self.status = SessionStatus.CLOSED
         for client in clients:
             client.notify_gone()
+
+
+class _SharedInput:
+    """How much input one viewer (a browser tab's terminal) has sent, over all its connections."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.current: InputStream | None = None
+
+
+class InputStream:
+    """One connection's right to write a viewer's input; see ``PtySession.claim_input``."""
+
+    def __init__(self, shared: _SharedInput) -> None:
+        self._shared = shared
+
+    @property
+    def active(self) -> bool:
+        """False once a newer connection of the same viewer took over."""
+        return self._shared.current is self
+
+    @property
+    def received(self) -> int:
+        return self._shared.received
+
+    def count(self, n: int) -> None:
+        self._shared.received += n
+
+
+def exit_status(pid: int) -> int | None:
+    """Exit code of child ``pid`` once it ended (128 + signal when killed), without reaping it."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None  # already reaped: the PTY layer reports it
+    if info is None:
+        return None
+    if info.si_code == os.CLD_EXITED:
+        return info.si_status
+    return 128 + info.si_status
+
+
+def _watch_exit(loop: asyncio.AbstractEventLoop, pid: int, on_exit: Callable[[int | None], None]) -> None:
+    """Call ``on_exit(code)`` on ``loop`` as soon as process ``pid`` ends (Linux pidfd; no thread)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return  # no pidfd: the PTY's end of file still reports the exit
+
+    def ended() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        # A moment later, so output the program wrote last is read before its exit is told.
+        loop.call_later(0.05, report)
+
+    def report() -> None:
+        code = exit_status(pid)
+        if code is not None:
+            on_exit(code)
+
+    def watch() -> None:
+        try:
+            loop.add_reader(fd, ended)
+        except (OSError, ValueError, RuntimeError):
+            os.close(fd)
+
+    try:
+        loop.call_soon_threadsafe(watch)
+    except RuntimeError:  # the loop is closed
+        os.close(fd)
