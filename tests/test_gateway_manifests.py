@@ -115,7 +115,7 @@ def test_committed_app_yaml_and_template_are_valid_and_the_same() -> None:
     assert env["HOME"]["value"] == "/app/python/source_code"
     for var, field in MODEL_ENV.items():  # the defaults the app would use anyway
         assert env[var]["value"] == getattr(app_settings.Settings(home=Path("/h")), field)
-    assert app["command"][:3] == ["streamlit", "run", "app.py"]
+    assert app["command"][:2] == ["python", "app.py"]
 
 
 def test_bundle_is_valid_and_backs_app_yaml() -> None:
