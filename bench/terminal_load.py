@@ -21,14 +21,20 @@ NOISE_COMMAND = "stty -echo; exec yes"  # as fast as a program can write, foreve
 
 
 # --- noisy neighbours -------------------------------------------------------------
+def background() -> None:
+    """In a raw producer's child: the priority the app gives a session nobody types in (lib.terminal.pump)."""
+    from lib.terminal.pump import SESSION_NICE, lower_priority, set_group_nice
+
+    lower_priority()
+    set_group_nice(os.getpid(), SESSION_NICE)
+
+
 def _raw_reader(nice: bool, counter: Any, ready: Any, stop: Any) -> None:
     """A program streaming into a PTY we read directly: the same load, outside the app."""
     from ptyprocess import PtyProcess
 
-    from lib.terminal.pump import lower_priority
-
     os.setsid()  # its own scheduling group (autogroup), like a reader on another machine
-    proc = PtyProcess.spawn(["yes"], preexec_fn=lower_priority if nice else None)
+    proc = PtyProcess.spawn(["yes"], preexec_fn=background if nice else None)
     ready.set()
     try:
         while not stop.is_set():
@@ -91,7 +97,7 @@ class Noise:
 def start_noise(count: int, app: Any = None, command: str = NOISE_COMMAND, nice: bool = False) -> Noise:
     """``count`` streams: raw PTYs when ``app`` is None, else app sessions with a WebSocket reader each.
 
-    ``nice``: the raw producers run at the priority the app gives session programs.
+    ``nice``: the raw producers run at the priority the app gives sessions nobody types in.
     """
     ctx = mp.get_context("spawn")
     noise = Noise(stop=ctx.Event())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lib import capacity
-from lib.capacity import MiB, Memory, NotEnoughMemory, admit, read_memory
+from lib.capacity import Memory, MiB, NotEnoughMemory, admit, read_memory
 from lib.settings import SettingsError, load_settings, validate
 from tests.appserver import start_app
 

@@ -55,7 +55,7 @@ def _pages(app, session_id: str, size: dict, n: int = 2):
 def _same(a, b, what: str) -> None:
     sa, sb = settled_screen(a), settled_screen(b)
     if sa != sb:
-        diff = [(i, x, y) for i, (x, y) in enumerate(zip(sa["lines"], sb["lines"])) if x != y][:4]
+        diff = [(i, x, y) for i, (x, y) in enumerate(zip(sa["lines"], sb["lines"], strict=False)) if x != y][:4]
         head = {k: (sa[k], sb[k]) for k in ("cols", "rows", "type", "cursorX", "cursorY") if sa[k] != sb[k]}
         raise AssertionError(f"{what}: screens differ {head} {diff}")
 

@@ -19,8 +19,8 @@ import pytest
 from tests.browser import browser
 from tests.fidelity import settled_screen, wait_live
 from tests.test_agent_clis import clis  # noqa: F401  (session fixture: the pinned CLIs)
-from tests.test_launcher_apps import _SCREEN_HAS, AGENTS, OWNER_H, _close_all, deployed  # noqa: F401
 from tests.test_agent_interactive import READY
+from tests.test_launcher_apps import _SCREEN_HAS, AGENTS, OWNER_H, _close_all, deployed  # noqa: F401
 
 # Shown for as long as the prompt waits (READY["claude"], a footer hint, goes away after a while).
 STABLE = {**READY, "claude": "ClaudeCode"}
@@ -40,7 +40,7 @@ def _open(b, url: str, size: dict):
 def _same(a, b, what: str) -> None:
     sa, sb = settled_screen(a, quiet_s=1.0), settled_screen(b, quiet_s=1.0)
     if sa != sb:
-        diff = [(i, x, y) for i, (x, y) in enumerate(zip(sa["lines"], sb["lines"])) if x != y][:4]
+        diff = [(i, x, y) for i, (x, y) in enumerate(zip(sa["lines"], sb["lines"], strict=False)) if x != y][:4]
         head = {k: (sa[k], sb[k]) for k in ("cols", "rows", "type", "cursorX", "cursorY") if sa[k] != sb[k]}
         raise AssertionError(f"{what}: screens differ {head} {diff}")
 

@@ -12,7 +12,7 @@ import json
 import time
 
 from tests.browser import browser, wait_for_terminal_text
-from tests.fidelity import recorder_command, run_in_session, wait_file, wait_live
+from tests.fidelity import buffer_lines, recorder_command, run_in_session, wait_file, wait_live
 
 VIEW = {"width": 1200, "height": 800}
 
@@ -143,9 +143,7 @@ def test_osc52_from_a_program_reaches_the_clipboard_but_not_from_a_replay(clean_
         # A program asking to read the clipboard gets nothing.
         run_in_session(clean_app, sid, "printf '\\e]52;c;?\\a'")
         time.sleep(0.5)
-        assert "copied since" not in "\n".join(
-            page.evaluate("() => { const b = window.__codaTerm.buffer.active; const o = [];"
-                          " for (let i = 0; i < b.length; i++) o.push(b.getLine(i).translateToString(true)); return o; }"))
+        assert "copied since" not in "\n".join(buffer_lines(page))
 
 
 def test_a_one_megabyte_paste_arrives_whole_without_freezing(clean_app, tmp_path):

@@ -199,8 +199,9 @@ def check(page, chunks: list, *, limit: int = 1 << 26, scrollback: int = 200, co
     )
     if not result["same"]:
         a, b = result["a"], result["b"]
-        diff = {k: (a[k], b[k]) for k in ("type", "cursorX", "cursorY", "baseY", "cols", "rows", "modes") if a[k] != b[k]}
-        lines = [(i, x, y) for i, (x, y) in enumerate(zip(a["normal"], b["normal"])) if x != y][:3]
+        keys = ("type", "cursorX", "cursorY", "baseY", "cols", "rows", "modes")
+        diff = {k: (a[k], b[k]) for k in keys if a[k] != b[k]}
+        lines = [(i, x, y) for i, (x, y) in enumerate(zip(a["normal"], b["normal"], strict=False)) if x != y][:3]
         raise AssertionError(f"replay from {r.start} differs: {json.dumps(diff)[:600]} lines {lines!r:.1500}")
     return r
 

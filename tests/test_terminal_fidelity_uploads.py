@@ -35,9 +35,9 @@ DISPATCH = """async ({kind, files}) => {
     t.textarea.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true,
                                                          composed: true }));
   } else {
-    const target = t.element;
-    target.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true, composed: true }));
-    target.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true, composed: true }));
+    const init = { dataTransfer: dt, bubbles: true, cancelable: true, composed: true };
+    t.element.dispatchEvent(new DragEvent("dragover", init));
+    t.element.dispatchEvent(new DragEvent("drop", init));
   }
 }"""
 

@@ -20,7 +20,8 @@ Where the states come from:
 session's state, ``hub`` knows every session's state, answers reports
 (``routes``) and pushes each change to every open terminal WebSocket.
 
-May import: the standard library, Starlette (``routes``), ``lib.access.loopback``.
-Never ``lib.terminal`` (session keys are looked up through a function passed
-in), ``lib.agents`` or the UI.
+May import: the standard library, Starlette (``routes``), ``lib.access.loopback``,
+``lib.settings``, ``lib.timefmt``, ``lib.homefiles``, ``lib.statefile``. Never
+``lib.terminal`` (session keys are looked up through a function passed in),
+``lib.agents`` (they import ``install``) or the UI.
 """

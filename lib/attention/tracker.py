@@ -9,7 +9,8 @@ Sources, strongest first:
    check), and the bell while a program runs (``needs input``); a quiet
    period decides only when the foreground is unknown;
 3. the keyboard: Enter while "needs input" means the question was answered
-   (``working``, until the agent says more);
+   (``working``, until the agent says more); Esc or Ctrl-C that it was
+   dismissed (``idle``: the CLIs then cancel and wait, and no hook says so);
 4. silence: an agent "working" whose screen has not changed for
    ``QUIET_S`` stopped without saying so (every CLI animates while it
    works): ``idle``;
@@ -40,6 +41,7 @@ SHELL_QUIET_S = 2.0  # without a foreground to ask: output this recent means "ru
 FOREGROUND_EVERY_S = 0.1  # at most this often from the read path (the hub ticks too)
 _CLOCK_SLACK_S = 600.0  # a report's own time stamp further off than this is not trusted
 _ENTER = (b"\r", b"\n")
+_DISMISS = (b"\x1b", b"\x03")  # Esc alone (not the start of an arrow key's sequence), Ctrl-C
 _HOOK_STATES = frozenset({Attention.WORKING, Attention.NEEDS_INPUT, Attention.DONE})
 
 Foreground = Callable[[], "int | None"]
@@ -63,9 +65,9 @@ class TerminalScanner:
         """``"bell"`` and ``"133;A"``..``"133;D"`` events found in ``data``, in order."""
         if self._carry:
             data, self._carry = self._carry + data, b""
+        if data.endswith(b"\x1b"):  # the start of ESC ] or of ESC \ : decided with the next read
+            data, self._carry = data[:-1], b"\x1b"
         if self._osc is None and b"\x07" not in data and b"\x1b]" not in data:
-            if data.endswith(b"\x1b"):
-                self._carry = b"\x1b"
             return []
         events: list[str] = []
         pos = 0
@@ -85,8 +87,6 @@ class TerminalScanner:
             pos = match.end()
         if self._osc is not None:
             self._osc = (self._osc + data[pos:])[: self._KEEP]
-        elif data.endswith(b"\x1b"):
-            self._carry = b"\x1b"
         return events
 
 
@@ -172,14 +172,21 @@ class AttentionTracker:
         return True
 
     def input(self, data: bytes) -> None:
-        """Keystrokes: Enter while "needs input" answers the question."""
-        if self.state is not Attention.NEEDS_INPUT or not any(k in data for k in _ENTER):
+        """Keystrokes: Enter while "needs input" answers the question; Esc or Ctrl-C dismisses it."""
+        if self.state is not Attention.NEEDS_INPUT:
+            return
+        dismissed = data in _DISMISS
+        if not dismissed and not any(k in data for k in _ENTER):
             return
         with self._lock:
             if self.state is not Attention.NEEDS_INPUT:
                 return
-            answered = Attention.RUNNING if self.shell and not self._hooked else Attention.WORKING
-            changed = self._set(answered, "", "input")
+            if self.shell and not self._hooked:
+                answered = Attention.RUNNING  # the program that rang is still in front
+            else:
+                # Dismissed: every CLI then cancels the tool and waits for the user (no hook says so).
+                answered = Attention.IDLE if dismissed else Attention.WORKING
+            changed = self._set(answered, "", "dismissed" if dismissed else "input")
         if changed:
             self._changed()
 

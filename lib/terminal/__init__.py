@@ -8,5 +8,6 @@ processes), ``uploads``, ``errors`` and ``routes``; ``records`` (each session's 
 disk, so sessions outlive the app process) and ``snapshot`` (a last screen drawn again).
 
 May import: ``lib.settings``, ``lib.agents`` (what to start, folder trust),
+``lib.attention`` (each session's attention tracker, the hub that pushes it),
 ``lib.runtime`` (routes only, for the services). Never ``lib.access`` or the UI.
 """

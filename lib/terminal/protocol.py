@@ -22,10 +22,13 @@ URLs: Streamlit serves everything under ``server.baseUrlPath``; ``lib.settings.b
 is that prefix, for the middleware's open paths, the routes and the
 component's URLs (``{base}/terminal/ws/{id}``).
 
-Connecting: ``{base}/terminal/ws/{id}?viewer=<id>&resume=<offset>``. ``viewer``
-names the browser tab's terminal (it keeps it across reconnects); ``resume``
-is how much output it already has (an absolute byte offset), when any. The
-server first sends the replay, framed by control messages::
+Connecting: ``{base}/terminal/ws/{id}``, then the browser's first message is
+``{"type": "hello", "viewer": <id>, "resume": <offset>}``. ``viewer`` names
+the browser tab's terminal (it keeps it across reconnects); ``resume`` is how
+much output it already has (an absolute byte offset), when any. The server
+waits for it up to ``HELLO_WAIT_S`` (a client that sends no hello, like the
+tests' plain WebSocket clients, gets a full replay then), and first sends
+the replay, framed by control messages::
 
     {"type": "replay", "mode": "full"|"resume", "offset", "cols", "rows", "input"}
     binary (full mode: a state prefix, then output) and {"type": "size", "cols", "rows"} items
@@ -52,6 +55,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -61,6 +65,8 @@ MIN_ROWS, MAX_ROWS = 1, 500
 MAX_CONTROL_BYTES = 4096
 # Lines of history the browser's terminal keeps: the replay needs no more (``Scrollback.replay``).
 SCROLLBACK_LINES = 10000
+HELLO_WAIT_S = 0.3  # how long the server waits for a hello before replaying for an anonymous client
+_VIEWER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 def ping_interval() -> float:
@@ -136,6 +142,15 @@ def _dimension(msg: dict, name: str, lo: int, hi: int) -> int:
 
 
 @dataclass(frozen=True)
+class Hello:
+    """Who the terminal is (``viewer``), how much output it has (``resume``); ``whole``: no late start."""
+
+    viewer: str | None
+    resume: int | None
+    whole: bool = False
+
+
+@dataclass(frozen=True)
 class Ping:
     pass
 
@@ -145,7 +160,7 @@ class Pong:
     pass
 
 
-def parse_control(text: str) -> Resize | Ping | Pong:
+def parse_control(text: str) -> Resize | Hello | Ping | Pong:
     if len(text) > MAX_CONTROL_BYTES:
         raise ProtocolError("control message too long")
     try:
@@ -157,6 +172,14 @@ def parse_control(text: str) -> Resize | Ping | Pong:
     kind = msg.get("type")
     if kind == "resize":
         return Resize(_dimension(msg, "cols", MIN_COLS, MAX_COLS), _dimension(msg, "rows", MIN_ROWS, MAX_ROWS))
+    if kind == "hello":
+        viewer, resume = msg.get("viewer"), msg.get("resume")
+        ok_resume = isinstance(resume, int) and not isinstance(resume, bool) and 0 <= resume < 1 << 62
+        return Hello(
+            viewer if isinstance(viewer, str) and _VIEWER_RE.match(viewer) else None,
+            resume if ok_resume else None,
+            msg.get("replay") == "all",
+        )
     if kind == "ping":
         return Ping()
     if kind == "pong":

@@ -2,34 +2,27 @@
 
 Everything a session needs from a PTY is in the two protocols below, as in
 ttyd's ``pty.h``: spawn with a read and an exit callback, then write, pause,
-resume, resize, kill. This layer knows nothing of sessions, viewers or
-WebSockets; flow control is decided above it and only *applied* here
-(``pause``/``resume``).
+resume, resize, kill. Flow control is decided above and only *applied* here.
+``LoopPump`` is the one implementation: each PTY's fd is watched by the
+server's own event loop, so idle sessions cost no CPU and no thread, and
+output reaches the WebSocket without a hop between threads.
 
-``LoopPump`` is the one implementation. Each PTY's fd is watched by the
-server's own event loop (``add_reader``/``add_writer``), so idle sessions cost
-no CPU and no thread, and output reaches the WebSocket without a hop between
-threads (the larger part of a keystroke's echo time).
+Two rules keep a busy session from slowing typing in another (issue 14):
 
-Two rules keep one busy session from slowing typing in another (issue 14,
-measured with ``bench/bench_terminal.py``):
-
-- A readiness callback reads only what the PTY already holds (``read_ready``):
-  one read, then more only while ``FIONREAD`` says bytes are waiting, at most
-  ``READ_BUDGET``. A read of an *empty* PTY is not free: Linux's line
-  discipline then waits for its worker to push the writer's next bytes
-  (``n_tty_read`` -> ``tty_buffer_flush_work``), and the old drain loop ended
-  every burst with such a read, up to 256 KiB per call while the producer
-  refilled it: 82 % of the loop's time was spent there, so a keystroke waited
-  behind every busy PTY. Now each loop turn gives every ready PTY one bounded
-  slice and the keystroke its turn.
-- Session programs run at a lower CPU priority than the server (``SESSION_NICE``,
-  set in the child before it runs: process nice and, where the kernel groups
-  each session apart, its autogroup). Every read frees room in a busy PTY
-  and wakes its producer; at equal priority that producer, a build or a
-  flood of output, preempts the loop that carries every keystroke and page.
-  Sessions keep their shares among themselves; against the server they
-  yield, and the server uses little CPU (about 1 % of a core per MiB/s).
+- A readiness callback takes only what the PTY holds (``read_ready``): one
+  read, more only while ``FIONREAD`` reports bytes, at most ``READ_BUDGET``.
+  Reading an *empty* PTY waits for the line discipline's worker to push the
+  producer's next bytes (``n_tty_read`` -> ``tty_buffer_flush_work``); the old
+  drain ended every burst so, up to 256 KiB per call while the producer
+  refilled it, and 82 % of the loop's time went there.
+- Sessions not typed in yield the CPU (``Focus``): each read wakes a busy
+  PTY's producer, which at equal priority preempts the loop carrying every
+  keystroke. The session typed in last keeps full priority; the others'
+  scheduling groups (Linux autogroups: one per ``setsid`` session, nice
+  settable both ways through ``/proc/<pid>/autogroup``) run at
+  ``SESSION_NICE`` until typed in or ``FOCUS_S`` pass without a keystroke.
+  Without autogroups (a container's cgroup) the programs' own nice, set
+  before they run, ranks them under the server (undoing it needs privilege).
 """
 
 from __future__ import annotations
@@ -42,6 +35,7 @@ import os
 import struct
 import termios
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -54,13 +48,11 @@ log = logging.getLogger(__name__)
 READ_SIZE = 65536
 READ_BUDGET = 64 * 1024  # bytes one readiness callback takes from one PTY, at most
 WRITE_SIZE = 65536
-SESSION_NICE = 10  # how much lower session programs run than the server (0 = same priority)
-_INT = struct.Struct("i")
+SESSION_NICE = 10  # how much lower sessions run than the server and the session typed in (0 = same)
+FOCUS_S = 30.0  # seconds without a keystroke after which every session has full priority again
 
-ReadCallback = Callable[[bytes], None]
-"""Called on the event loop with each burst of output."""
-ExitCallback = Callable[[int | None], None]
-"""Called once with the exit code (128 + signal when killed), from the thread that reaped the child."""
+ReadCallback = Callable[[bytes], None]  # on the event loop, with each slice of output
+ExitCallback = Callable[[int | None], None]  # once, exit code (128 + signal), from the reaping thread
 
 
 class Pty(Protocol):
@@ -108,7 +100,7 @@ class Pump(Protocol):
 def waiting_bytes(fd: int) -> int:
     """Bytes the PTY holds for reading now (``FIONREAD``; never blocks on the producer)."""
     try:
-        return _INT.unpack(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
     except OSError:
         return 0
 
@@ -116,11 +108,9 @@ def waiting_bytes(fd: int) -> int:
 def read_ready(fd: int, budget: int = READ_BUDGET) -> tuple[bytes, bool]:
     """Read what the PTY holds now, up to ``budget``: (output, at end of file).
 
-    Called when the loop saw the fd readable, so the first read finds bytes.
-    Further reads happen only while ``FIONREAD`` reports more: reading an
-    empty PTY would make the loop wait for the producer's next bytes (see
-    the module docstring). A PTY hands out at most one line-discipline buffer
-    (4 KiB) per read, so a fast producer yields a few reads per callback.
+    The loop saw the fd readable, so the first read finds bytes; more only
+    while ``FIONREAD`` reports some (an empty PTY's read would wait for the
+    producer). A PTY hands out one 4 KiB line-discipline buffer per read.
     """
     chunks: list[bytes] = []
     total = 0
@@ -142,31 +132,68 @@ def read_ready(fd: int, budget: int = READ_BUDGET) -> tuple[bytes, bool]:
         total += len(data)
         if total >= budget or not waiting_bytes(fd):
             break
-    if not chunks:
-        return b"", eof
     return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), eof
 
 
 def lower_priority(nice: int = SESSION_NICE) -> None:
-    """In a session's child before it runs: yield the CPU to the server (see the module docstring).
+    """In a session's child before it runs: rank its programs under the server where they share a group.
 
-    ``os.nice`` ranks the session's processes under the server where all
-    share one scheduling group (a container's cgroup); with autogroups
-    (a desktop, this machine) each ``setsid`` session is its own group and
-    only the group's nice counts, set through ``/proc/self/autogroup``.
-    Raising one's own nice needs no privilege; failures leave the default.
+    (With autogroups, ``Focus`` sets the group's nice.) Raising one's own nice needs no privilege.
     """
-    if nice <= 0:
-        return
+    if nice > 0:
+        try:
+            os.nice(nice)
+        except OSError:
+            pass
+
+
+def set_group_nice(pid: int, nice: int) -> None:
+    """Nice of the scheduling group (autogroup) of ``pid``'s session; nothing without autogroups."""
     try:
-        os.nice(nice)
-    except OSError:
-        pass
-    try:
-        with open("/proc/self/autogroup", "w") as f:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
             f.write(str(nice))
-    except OSError:  # no autogroups (a cgroup, another kernel): the process nice serves
+    except OSError:  # no autogroups, or the session has ended
         pass
+
+
+class Focus:
+    """The session typed in last keeps full priority; the other sessions' groups yield (loop only)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.current: LoopPty | None = None  # the session typed in last, None when nobody types
+        self._ptys: weakref.WeakSet[LoopPty] = weakref.WeakSet()
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, pty: LoopPty) -> None:
+        """A new session: in the background while another one is typed in."""
+        self._ptys.add(pty)
+        if self.current is not None:
+            set_group_nice(pty.pid, SESSION_NICE)
+
+    def discard(self, pty: LoopPty) -> None:
+        self._ptys.discard(pty)
+        self.current = None if self.current is pty else self.current
+
+    def typed(self, pty: LoopPty) -> None:
+        """A keystroke for ``pty``: cheap when it has the focus already (a float stored)."""
+        self._last = self.loop.time()
+        if self._timer is None:
+            self._timer = self.loop.call_later(FOCUS_S, self._expire)
+        if pty is not self.current:
+            self.current = pty
+            for other in list(self._ptys):
+                set_group_nice(other.pid, 0 if other is pty else SESSION_NICE)
+
+    def _expire(self) -> None:
+        left = self._last + FOCUS_S - self.loop.time()
+        if left > 0:
+            self._timer = self.loop.call_later(left, self._expire)
+            return
+        self._timer, current, self.current = None, self.current, None
+        for pty in list(self._ptys) if current is not None else ():
+            set_group_nice(pty.pid, 0)
 
 
 class LoopPump:
@@ -174,6 +201,7 @@ class LoopPump:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.focus = Focus(loop)
 
     def spawn(
         self,
@@ -186,10 +214,8 @@ class LoopPump:
         on_read: ReadCallback,
         on_exit: ExitCallback,
     ) -> LoopPty:
-        proc = PtyProcess.spawn(
-            list(argv), cwd=cwd, env=dict(env), dimensions=(rows, cols), preexec_fn=lower_priority
-        )
-        return LoopPty(self.loop, proc, on_read, on_exit)
+        proc = PtyProcess.spawn(list(argv), cwd=cwd, env=dict(env), dimensions=(rows, cols), preexec_fn=lower_priority)
+        return LoopPty(self.loop, proc, on_read, on_exit, self.focus)
 
 
 class LoopPty:
@@ -201,9 +227,11 @@ class LoopPty:
     """
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, proc: PtyProcess, on_read: ReadCallback, on_exit: ExitCallback
+        self, loop: asyncio.AbstractEventLoop, proc: PtyProcess, on_read: ReadCallback, on_exit: ExitCallback,
+        focus: Focus | None = None,
     ) -> None:
         self.loop = loop
+        self._focus = focus if focus is not None else Focus(loop)
         self.proc = proc
         self.pid: int = proc.pid
         self.fd: int = proc.fd
@@ -215,7 +243,7 @@ class LoopPty:
         self._reap_lock = threading.Lock()
         self._killed = False
         os.set_blocking(self.fd, False)
-        self._soon(self._watch)
+        self._soon(self._start)
 
     # --- running things on the loop ------------------------------------------
     def _in_loop(self) -> bool:
@@ -252,6 +280,10 @@ class LoopPty:
         done.wait(timeout=5)
 
     # --- output --------------------------------------------------------------
+    def _start(self) -> None:
+        self._focus.add(self)
+        self._watch()
+
     def _watch(self) -> None:
         if not self._ended:
             try:
@@ -291,6 +323,7 @@ class LoopPty:
         self._input += data
         if not waiting and not self._flush():
             self.loop.add_writer(self.fd, self._writable)
+        self._focus.typed(self)
 
     def _writable(self) -> None:
         if self._flush():
@@ -328,6 +361,7 @@ class LoopPty:
         self._input.clear()
         self.loop.remove_reader(self.fd)
         self.loop.remove_writer(self.fd)
+        self._focus.discard(self)
 
     def _reap(self) -> None:
         with self._reap_lock:

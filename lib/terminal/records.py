@@ -324,8 +324,6 @@ class Recorder:
         self._looked: dict[str, int] = {}  # id -> output offset at its last conversation lookup
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.passes = 0
-        self.writes = 0
 
     # -- the previous process's sessions
 
@@ -378,7 +376,6 @@ class Recorder:
     def record_all(self, *, final: bool = False) -> int:
         """One pass: rewrite the records that changed (all of them when ``final``); returns how many."""
         with self._lock:
-            self.passes += 1
             sessions = self._sessions()
             self._find_conversations(sessions, final)
             written = 0
@@ -391,7 +388,6 @@ class Recorder:
             for table in (self._seen, self._sizes, self._looked):
                 for session_id in [k for k in table if k not in live]:
                     del table[session_id]
-            self.writes += written
             return written
 
     def _find_conversations(self, sessions: list[PtySession], final: bool) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -65,17 +64,20 @@ async def _json_object(request: Request, example: str) -> dict[str, Any]:
     return body
 
 
-_VIEWER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _background: set[asyncio.Task] = set()
 REPLAY_FRAME = 256 * 1024  # the browser starts drawing a long replay before all of it arrived
 
 
-def _viewer_id(value: str | None) -> str | None:
-    return value if value and _VIEWER_RE.match(value) else None
-
-
-def _offset(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+def _hello(message: dict[str, Any]) -> protocol.Hello | None:
+    """The hello in a first WebSocket message, if that is what it is."""
+    text = message.get("text")
+    if text is None or '"hello"' not in text:
+        return None
+    try:
+        control = protocol.parse_control(text)
+    except protocol.ProtocolError:
+        return None
+    return control if isinstance(control, protocol.Hello) else None
 
 
 async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
@@ -189,7 +191,21 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
             await websocket.close(protocol.CLOSE_UNKNOWN_SESSION, str(exc)[:120])
             return
         loop = asyncio.get_running_loop()
-        viewer = _viewer_id(websocket.query_params.get("viewer"))
+        # The browser says first who it is and how much output it has (``protocol.Hello``).
+        first: asyncio.Task | None = loop.create_task(websocket.receive())
+        await asyncio.wait({first}, timeout=protocol.HELLO_WAIT_S)
+        hello = None
+        if first.done():
+            try:
+                message = first.result()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            hello = _hello(message)
+            if hello is not None:
+                first = None  # consumed; anything else is handled below as the first message
+        viewer = hello.viewer if hello else None
         stream, taken = session.claim_input(viewer) if viewer else (None, 0)
         if viewer:
             previous = connections.get((session.id, viewer))
@@ -198,9 +214,10 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
                 closing = loop.create_task(_close_quietly(previous, protocol.CLOSE_REPLACED, "replaced"))
                 _background.add(closing)
                 closing.add_done_callback(_background.discard)
+        whole = hello is not None and hello.whole  # the benchmark's baseline: no late start
         client, replay, unseen = session.attach_viewer(
-            loop, resume_from=_offset(websocket.query_params.get("resume")),
-            scrollback_lines=protocol.SCROLLBACK_LINES,
+            loop, resume_from=hello.resume if hello else None,
+            scrollback_lines=0 if whole else protocol.SCROLLBACK_LINES,
         )
         send_lock = asyncio.Lock()
         heard = [loop.time()]  # when the browser last said anything
@@ -251,7 +268,10 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
         attention = asyncio.create_task(sessions.attention.stream(send_text))
         try:
             while True:
-                message = await websocket.receive()
+                if first is not None:
+                    message, first = await first, None
+                else:
+                    message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
                 heard[0] = loop.time()
@@ -280,6 +300,8 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
         except (WebSocketDisconnect, RuntimeError):
             pass  # closed by the sender (exit, overflow) or the network
         finally:
+            if first is not None:
+                first.cancel()
             sender.cancel()
             pinger.cancel()
             attention.cancel()

@@ -305,7 +305,10 @@ class Scrollback:
 
     # --- replay ---------------------------------------------------------------
     def replay(self, resume_from: int | None = None, scrollback_lines: int = 10000) -> Replay:
-        """What a viewer needs: the missed bytes (``resume_from`` still kept) or a full replay."""
+        """What a viewer needs: the missed bytes (``resume_from`` still kept) or a full replay.
+
+        ``scrollback_lines``: lines the viewer's terminal keeps; 0 replays the whole ring (a baseline).
+        """
         data = self._joined()
         cols, rows = self.cols_rows
         if resume_from is not None and self._start <= resume_from <= self.end:
@@ -325,7 +328,7 @@ class Scrollback:
 
     def _full(self, data: bytes, scrollback_lines: int) -> Replay:
         marks = [(max(0, off - self._start), c, r) for off, c, r in self._marks]
-        cut = plan_cut(data, marks, scrollback_lines)
+        cut = plan_cut(data, marks, scrollback_lines) if scrollback_lines > 0 else 0
         from_start = True
         prefix = self._base.prefix()
         if cut > 0:

@@ -8,8 +8,8 @@
 // server.baseUrlPath ("" or "/coda").
 //
 // The protocol (lib/terminal/protocol.py has the server's side):
-// - The socket URL carries ?viewer=<this terminal's id>&resume=<output offset>.
-//   The server answers with a replay framed by control messages: "replay"
+// - The first message on the socket is {"type": "hello", "viewer": <this terminal's id>,
+//   "resume": <output offset it has>}. The server answers with a replay framed by control messages: "replay"
 //   (full: reset and take its size; resume: keep the screen), binary output
 //   and "size" items, "unseen", then "live". Every step runs in xterm's write
 //   queue (term.write("", callback)), so resets, resizes and the end of the
@@ -157,10 +157,9 @@ function pickTheme(choice, el) {
   };
 }
 
-function wsUrl(base, sessionId, params) {
+function wsUrl(base, sessionId) {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  const query = new URLSearchParams(params).toString();
-  return `${scheme}://${window.location.host}${base}/terminal/ws/${encodeURIComponent(sessionId)}?${query}`;
+  return `${scheme}://${window.location.host}${base}/terminal/ws/${encodeURIComponent(sessionId)}`;
 }
 
 function newViewerId() {
@@ -241,6 +240,7 @@ function uploadFile(base, file, onProgress) {
 const ATTENTION_TAB_STATES = new Set(["needs_input", "done", "working", "exited"]); // lib.attention.states.BADGED
 const ATTENTION_NOTIFY_STATES = new Set(["needs_input", "done"]);
 const ATTENTION_RERUN_MS = 250;
+const ATTENTION_AGES_MS = 60000; // how often the tabs' "waiting 5m" is drawn again while one is shown
 
 function attentionPage() {
   if (!window.__codaAttention) {
@@ -424,19 +424,26 @@ function attentionView(root, data, api) {
     const tabs = sessions.map((s) => `${s.id}:${ATTENTION_TAB_STATES.has(s.attention) ? s.attention : ""}`)
       .sort().join(",");
     if (page.tabs === null) page.tabs = tabs;
-    if (tabs !== page.tabs && api.setTriggerValue) {
+    if (tabs !== page.tabs) {
       page.tabs = tabs;
       clearTimeout(rerunTimer);
-      rerunTimer = setTimeout(() => {
-        try { api.setTriggerValue("attention", Date.now()); } catch (err) { console.debug("terminal: trigger", err); }
-      }, ATTENTION_RERUN_MS);
+      rerunTimer = setTimeout(rerun, ATTENTION_RERUN_MS);
     }
   };
+  const rerun = () => {
+    if (!api.setTriggerValue) return;
+    try { api.setTriggerValue("attention", Date.now()); } catch (err) { console.debug("terminal: trigger", err); }
+  };
+  const ages = setInterval(() => {
+    const aged = page.sessions.some((s) => s.attention === "needs_input" || s.attention === "done");
+    if (aged && !document.hidden) rerun();
+  }, ATTENTION_AGES_MS);
 
   return {
     update,
     dispose() {
       clearTimeout(rerunTimer);
+      clearInterval(ages);
       document.removeEventListener("pointerdown", unlockSound, { capture: true });
       if (button) button.remove();
     },
@@ -723,6 +730,10 @@ function start(x, root, data, api) {
           replaying = true;
           swallow = true; // in parse order: live output before this is still answered
           if (full) {
+            // Nothing of a full replay is worth drawing but its end: hidden, xterm pauses its
+            // renderer and parses several times faster.
+            screen.style.visibility = "hidden";
+            screen.style.display = "none";
             term.reset();
             term.resize(msg.cols, msg.rows);
           }
@@ -752,6 +763,8 @@ function start(x, root, data, api) {
         afterParsed(() => {
           swallow = false;
           replaying = false;
+          screen.style.display = "";
+          screen.style.visibility = "";
           lastSize = "";
           fitAndResize();
           updateStatus("");
@@ -813,10 +826,11 @@ function start(x, root, data, api) {
 
   const connect = () => {
     retryTimer = null;
-    const params = { viewer: viewerId };
-    if (outOffset !== null && !legacy) params.resume = String(outOffset);
-    if (data.replay_all) params.replay = "all";
-    const sock = new WebSocket(wsUrl(data.base, data.session_id, params));
+    // Who this terminal is and how much output it has: the first message on the socket.
+    const hello = { type: "hello", viewer: viewerId };
+    if (outOffset !== null && !legacy) hello.resume = outOffset;
+    if (viewerStats.replayAll) hello.replay = "all"; // the benchmark's baseline
+    const sock = new WebSocket(wsUrl(data.base, data.session_id));
     sock.__created = performance.now();
     sock.binaryType = "arraybuffer";
     ws = sock;
@@ -826,6 +840,7 @@ function start(x, root, data, api) {
       opened = true;
       sock.__opened = performance.now();
       retryMs = RETRY_FIRST_MS;
+      sock.send(JSON.stringify(hello));
       // The program may redraw for this size while the replay is read.
       lastSize = "";
       try {
@@ -855,6 +870,7 @@ function start(x, root, data, api) {
         if (outOffset !== null) outOffset += bytes.length;
       } else if (sock.__timing) {
         sock.__timing.bytes += bytes.length;
+        sock.__timing.received = performance.now();
       }
       term.write(bytes); // xterm decodes UTF-8 across chunks
     };
@@ -865,7 +881,12 @@ function start(x, root, data, api) {
       if (sock.__framed && !sock.__live) {
         // Cut off in the middle of a replay: the next connect starts over from a full one.
         outOffset = null;
-        afterParsed(() => { replaying = false; swallow = false; });
+        afterParsed(() => {
+          replaying = false;
+          swallow = false;
+          screen.style.display = "";
+          screen.style.visibility = "";
+        });
       }
       if (finished) return;
       if (opened) {
@@ -1110,8 +1131,9 @@ function start(x, root, data, api) {
   term.focus();
 
   // Test and benchmark hooks: drop the connection (as a network would), or start over.
-  viewerStats.drop = (full = false) => {
+  viewerStats.drop = (full = false, all = false) => {
     if (full) outOffset = null;
+    viewerStats.replayAll = all;
     if (ws) ws.close(4000, "dropped by the page");
   };
   viewerStats.state = () => ({ outOffset, outboxBytes, sentUpTo, replaying, legacy, finished });
