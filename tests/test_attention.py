@@ -364,6 +364,19 @@ def test_hooks_only_with_the_app_and_the_users_own_kept(tmp_path: Path) -> None:
     assert "hooks" not in config and config["notify"] == ["my-notifier"]
     assert "hooks" not in json.loads((home / ".gemini" / "settings.json").read_text())
     assert not (home / ".config/opencode/plugin/coda-attention.js").exists()
+    assert not (home / ".config/opencode/.npmrc").exists()
+
+
+def test_opencode_npmrc_keeps_the_users_settings(tmp_path: Path) -> None:
+    npmrc = tmp_path / ".config/opencode/.npmrc"
+    npmrc.parent.mkdir(parents=True)
+    npmrc.write_text("registry=https://npm.example.com/\nfetch-timeout=20000\n")
+    _write(tmp_path, GATEWAY)
+    lines = npmrc.read_text().splitlines()
+    assert lines[:2] == ["registry=https://npm.example.com/", "fetch-timeout=20000"]  # theirs first, theirs win
+    assert "fetch-retries=0" in lines and "fetch-timeout=5000" not in lines
+    _write(tmp_path, None)
+    assert npmrc.read_text() == "registry=https://npm.example.com/\nfetch-timeout=20000\n"
 
 
 # ---------------------------------------------------------------- the hook script

@@ -30,7 +30,8 @@ UPDATE = os.environ.get("CODA_UPDATE_GOLDEN") == "1"
 AGENT_FILES = {".claude/settings.json", ".claude.json", ".codex/config.toml", ".gemini/.env", ".gemini/settings.json",
                ".gemini/trustedFolders.json", ".config/opencode/opencode.json"}
 # The attention hooks (lib.attention): the script every hook runs, Codex's hook list, OpenCode's plugin.
-HOOK_FILES = {".coda/hooks/attention.sh", ".codex/hooks.json", ".config/opencode/plugin/coda-attention.js"}
+HOOK_FILES = {".coda/hooks/attention.sh", ".codex/hooks.json", ".config/opencode/plugin/coda-attention.js",
+              ".config/opencode/.npmrc"}
 
 
 def _files(home: Path) -> dict[str, str]:

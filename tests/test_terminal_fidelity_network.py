@@ -123,11 +123,18 @@ def test_pings_both_ways(pinging_app, proxy):
     assert mute.wait_closed(timeout=10) == 4504
     pings = [c for c in mute.controls if c.get("type") == "ping"]
     assert len(pings) >= 2
-    # ... one that pings gets pongs with its input count.
+    # ... one that pings gets pongs: with its input count when it said who it is.
     talk = TermClient(pinging_app.ws_url, sid)
     talk.ws.send('{"type": "ping"}')
-    assert talk.wait_control("pong")["input"] == 0
+    assert talk.wait_control("pong")["input"] is None
     talk.close()
+    named = TermClient(pinging_app.ws_url, sid, origin=pinging_app.url)
+    named.ws.send('{"type": "hello", "viewer": "test-viewer-1"}')
+    assert named.wait_control("replay")["input"] == 0
+    named.send(":")
+    named.ws.send('{"type": "ping"}')
+    assert named.wait_control("pong")["input"] == 1
+    named.close()
     # The page pings and answers pings: it stays on one connection, and its
     # typed bytes are acknowledged (so it can forget them).
     with browser() as b:

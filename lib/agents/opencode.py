@@ -92,14 +92,21 @@ def write_config(home: Path, settings: Settings, access: ModelAccess) -> ConfigR
 
 # OpenCode has no command hooks; a plugin in its config folder gets every event
 # (lib/attention/hooks/opencode-plugin.js). OpenCode loads ``plugin/*.js`` from
-# ``~/.config/opencode`` and, whenever plugins exist, first waits for its own install of
-# ``@opencode-ai/plugin`` into that folder: once per HOME, a few seconds with npm reachable.
+# ``~/.config/opencode`` and, whenever plugins exist, first waits for its own npm install
+# of ``@opencode-ai/plugin`` into that folder: once per HOME, seconds with npm reachable.
+# Unreachable, npm's retries made every start wait about a minute: the folder's ``.npmrc``
+# gets ``fetch-retries=0`` and ``fetch-timeout`` (unless the user set them), so an install
+# that cannot work fails at once and OpenCode starts as fast as without the plugin.
 ATTENTION_PLUGIN = Path(".config") / "opencode" / "plugin" / "coda-attention.js"
+NPMRC = Path(".config") / "opencode" / ".npmrc"
+NPMRC_NOTE = "# Coda: OpenCode waits for this folder's npm install at start; fail fast when npm is unreachable."
+NPMRC_FAIL_FAST = {"fetch-retries": "0", "fetch-timeout": "5000"}
 
 
 def write_attention_plugin(home: Path, access: ModelAccess) -> None:
     """The attention plugin, when the app can be reached over loopback; removed otherwise."""
     path = home / ATTENTION_PLUGIN
+    _npmrc_fail_fast(home / NPMRC, isinstance(access, Loopback))
     if not isinstance(access, Loopback):
         path.unlink(missing_ok=True)
         return
@@ -110,6 +117,27 @@ def write_attention_plugin(home: Path, access: ModelAccess) -> None:
     except OSError:
         pass
     files.write_text(path, text.decode())
+
+
+def _npmrc_fail_fast(path: Path, on: bool) -> None:
+    """Our fail-fast lines in OpenCode's config folder ``.npmrc``: added (keys the user set win) or removed."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        lines = []
+    except (OSError, UnicodeDecodeError):
+        return  # unreadable: leave the user's file alone
+    ours = [NPMRC_NOTE, *(f"{k}={v}" for k, v in NPMRC_FAIL_FAST.items())]
+    theirs = [line for line in lines if line not in ours]
+    taken = {line.split("=", 1)[0].strip() for line in theirs if "=" in line}
+    wanted = theirs + ([NPMRC_NOTE, *(f"{k}={v}" for k, v in NPMRC_FAIL_FAST.items() if k not in taken)]
+                       if on else [])
+    if wanted == lines:
+        return
+    if wanted:
+        files.write_text(path, "\n".join(wanted) + "\n")
+    else:
+        path.unlink(missing_ok=True)
 
 
 

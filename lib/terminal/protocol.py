@@ -26,9 +26,9 @@ Connecting: ``{base}/terminal/ws/{id}``, then the browser's first message is
 ``{"type": "hello", "viewer": <id>, "resume": <offset>}``. ``viewer`` names
 the browser tab's terminal (it keeps it across reconnects); ``resume`` is how
 much output it already has (an absolute byte offset), when any. The server
-waits for it up to ``HELLO_WAIT_S`` (a client that sends no hello, like the
-tests' plain WebSocket clients, gets a full replay then), and first sends
-the replay, framed by control messages::
+waits for it (a browser, which always sends an ``Origin``, up to
+``HELLO_WAIT_S``; other clients not at all) and first sends the replay,
+framed by control messages::
 
     {"type": "replay", "mode": "full"|"resume", "offset", "cols", "rows", "input"}
     binary (full mode: a state prefix, then output) and {"type": "size", "cols", "rows"} items
@@ -41,7 +41,8 @@ answers to queries found in the bytes (cursor position, colours, device
 attributes) are dropped: they were answered when the output was live, and
 answering again would type them into the program. ``input`` is how many
 bytes of this viewer's input the session has taken; the browser resends the
-rest, so nothing typed during a reconnect is lost or doubled. After "live",
+rest, so nothing typed during a reconnect is lost or doubled (``null``: no
+hello, nothing counted, nothing resent). After "live",
 ``offset`` plus the binary bytes received so far is what to send as
 ``resume`` next time.
 
@@ -65,7 +66,7 @@ MIN_ROWS, MAX_ROWS = 1, 500
 MAX_CONTROL_BYTES = 4096
 # Lines of history the browser's terminal keeps: the replay needs no more (``Scrollback.replay``).
 SCROLLBACK_LINES = 10000
-HELLO_WAIT_S = 0.3  # how long the server waits for a hello before replaying for an anonymous client
+HELLO_WAIT_S = 5.0  # how long the server waits for a browser's hello before replaying as for an anonymous client
 _VIEWER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
@@ -195,7 +196,7 @@ def error_message(text: str) -> str:
     return json.dumps({"type": "error", "message": text})
 
 
-def replay_message(mode: str, offset: int, cols: int, rows: int, input_taken: int) -> str:
+def replay_message(mode: str, offset: int, cols: int, rows: int, input_taken: int | None) -> str:
     return json.dumps(
         {"type": "replay", "mode": mode, "offset": offset, "cols": cols, "rows": rows, "input": input_taken}
     )
@@ -217,5 +218,5 @@ def ping_message() -> str:
     return json.dumps({"type": "ping"})
 
 
-def pong_message(input_taken: int) -> str:
+def pong_message(input_taken: int | None) -> str:
     return json.dumps({"type": "pong", "input": input_taken})

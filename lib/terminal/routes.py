@@ -87,7 +87,7 @@ async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
         pass  # already closed
 
 
-async def _send_replay(websocket: WebSocket, replay: Replay, unseen: int, input_taken: int) -> None:
+async def _send_replay(websocket: WebSocket, replay: Replay, unseen: int, input_taken: int | None) -> None:
     """The replay, framed as ``lib.terminal.protocol`` describes it."""
     mode = "resume" if replay.resume else "full"
     await websocket.send_text(protocol.replay_message(mode, replay.start, replay.cols, replay.rows, input_taken))
@@ -192,10 +192,13 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
             return
         loop = asyncio.get_running_loop()
         # The browser says first who it is and how much output it has (``protocol.Hello``).
-        first: asyncio.Task | None = loop.create_task(websocket.receive())
-        await asyncio.wait({first}, timeout=protocol.HELLO_WAIT_S)
+        # Browsers always send an Origin; other clients (scripts, the tests' clients) get no wait.
+        first: asyncio.Task | None = None
         hello = None
-        if first.done():
+        if websocket.headers.get("origin"):
+            first = loop.create_task(websocket.receive())
+            await asyncio.wait({first}, timeout=protocol.HELLO_WAIT_S)
+        if first is not None and first.done():
             try:
                 message = first.result()
             except (WebSocketDisconnect, RuntimeError):
@@ -206,7 +209,7 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
             if hello is not None:
                 first = None  # consumed; anything else is handled below as the first message
         viewer = hello.viewer if hello else None
-        stream, taken = session.claim_input(viewer) if viewer else (None, 0)
+        stream, taken = session.claim_input(viewer) if viewer else (None, None)
         if viewer:
             previous = connections.get((session.id, viewer))
             connections[(session.id, viewer)] = websocket
@@ -294,7 +297,7 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
                         if isinstance(control, protocol.Resize):
                             session.resize(control.cols, control.rows)
                         elif isinstance(control, protocol.Ping):
-                            await send_text(protocol.pong_message(stream.received if stream else 0))
+                            await send_text(protocol.pong_message(stream.received if stream else None))
                     except protocol.ProtocolError as exc:
                         await send_text(protocol.error_message(str(exc)))
         except (WebSocketDisconnect, RuntimeError):

@@ -600,7 +600,7 @@ function start(x, root, data, api) {
     outboxBytes += bytes.length;
     if (connected()) {
       sendFrom(sentUpTo);
-      if (legacy) acknowledge(sentUpTo); // no counts from this server: nothing to resend
+      if (legacy || !ws.__counted) acknowledge(sentUpTo); // no counts from this server: nothing to resend
       else if (bytes.length >= SEND_CHUNK) sendControl({ type: "ping" }); // its pong frees the outbox
     } else {
       updateStatus();
@@ -743,9 +743,14 @@ function start(x, root, data, api) {
           replay: performance.now(), bytes: 0,
         };
         // Resend what the server has not counted (typed during the drop, or lost with the old socket).
-        const taken = Number(msg.input) || 0;
-        acknowledge(taken);
-        sentUpTo = Math.max(taken, outboxStart);
+        // A server that counts nothing (input null) gets only what was never sent.
+        sock.__counted = typeof msg.input === "number";
+        if (sock.__counted) {
+          acknowledge(msg.input);
+          sentUpTo = Math.max(msg.input, outboxStart);
+        } else {
+          acknowledge(sentUpTo);
+        }
         sendFrom(sentUpTo);
         updateStatus("");
         break;
@@ -783,7 +788,7 @@ function start(x, root, data, api) {
         sendControl({ type: "pong" });
         break;
       case "pong":
-        acknowledge(Number(msg.input) || 0);
+        if (typeof msg.input === "number") acknowledge(msg.input);
         break;
       case "exit":
         finished = true;
