@@ -14,7 +14,7 @@ from views.sidebar import render_sidebar
 
 st.set_page_config(page_title="Coda", page_icon="🖥️", layout="wide")
 
-decision = decide(runtime().owner.state, {k.lower(): v for k, v in st.context.headers.items()})
+decision = decide(runtime().owner.state, st.context.headers)
 if not decision.allowed:
     st.error(f"{decision.status} {decision.title}: {decision.message}")
     st.stop()

@@ -52,11 +52,11 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # from, spelled out as ws(s)://host because not every browser counts ws: as 'self'.
 CSP_DIRECTIVES = (
     "default-src 'self'",
-    "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
+    "script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval' blob:",
     "style-src 'self' 'unsafe-inline' blob:",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
-    "connect-src 'self' ws: wss:{sockets}",
+    "connect-src 'self'{sockets}",
     "worker-src 'self' blob:",
     "frame-src 'self'",
     "object-src 'none'",

@@ -6,8 +6,9 @@ Sources, strongest first:
 2. the terminal: for a plain shell, who holds the PTY's foreground (the
    shell at its prompt: ``idle``; any other program: ``running``), OSC 133
    prompt marks when the shell emits them (they win over the foreground
-   check), and the bell while a program runs (``needs input``); a quiet
-   period decides only when the foreground is unknown;
+   check), and the bell (``needs input`` until the user types: ``make;
+   printf '\a'``), except right after a keystroke (readline's bell on Tab);
+   a quiet period decides only when the foreground is unknown;
 3. the keyboard: Enter while "needs input" means the question was answered
    (``working``, until the agent says more); Esc or Ctrl-C that it was
    dismissed (``idle``: the CLIs then cancel and wait, and no hook says so);
@@ -39,6 +40,7 @@ from lib.attention.states import Attention
 QUIET_S = 20.0  # an agent "working" with a still screen this long has stopped
 SHELL_QUIET_S = 2.0  # without a foreground to ask: output this recent means "running"
 FOREGROUND_EVERY_S = 0.1  # at most this often from the read path (the hub ticks too)
+BELL_AFTER_INPUT_S = 1.0  # a bell this soon after a keystroke answers it (readline on Tab): not a call
 _CLOCK_SLACK_S = 600.0  # a report's own time stamp further off than this is not trusted
 _ENTER = (b"\r", b"\n")
 _DISMISS = (b"\x1b", b"\x03")  # Esc alone (not the start of an arrow key's sequence), Ctrl-C
@@ -52,10 +54,18 @@ class TerminalScanner:
 
     A BEL that ends an OSC (window titles end that way) is not a bell. An OSC
     may span reads; only its first bytes are kept (enough to read ``133;X``).
+
+    A big read is a program writing as fast as it can: only its end can hold
+    the next prompt, so only its last ``TAIL`` bytes are scanned, from the
+    first terminator on (it may end an OSC that began before them). Searching
+    a whole 256 KiB burst for ESC ``]`` costs about half a millisecond; its
+    tail, microseconds.
     """
 
     _TOKENS = re.compile(rb"\x1b\]|\x07|\x1b\\")
     _KEEP = 16
+    FULL = 16 * 1024  # reads up to this size are scanned whole
+    TAIL = 4 * 1024
 
     def __init__(self) -> None:
         self._osc: bytes | None = None  # inside an OSC: its first bytes so far
@@ -67,6 +77,10 @@ class TerminalScanner:
             data, self._carry = self._carry + data, b""
         if data.endswith(b"\x1b"):  # the start of ESC ] or of ESC \ : decided with the next read
             data, self._carry = data[:-1], b"\x1b"
+        if len(data) > self.FULL:
+            tail = data[-self.TAIL:]
+            ends = [i + n for i, n in ((tail.find(b"\x07"), 1), (tail.find(b"\x1b\\"), 2)) if i >= 0]
+            data, self._osc = (tail[min(ends):] if ends else tail), None
         if self._osc is None and b"\x07" not in data and b"\x1b]" not in data:
             return []
         events: list[str] = []
@@ -106,6 +120,7 @@ class AttentionTracker:
         self._last_t = 0.0  # newest accepted report's own time stamp
         self._thread: str | None = None  # the agent's own session id
         self._last_output = time.monotonic()
+        self._last_input = 0.0
         self._foreground: Foreground | None = None
         self._leader: int | None = None
         self._last_foreground_check = 0.0
@@ -172,17 +187,23 @@ class AttentionTracker:
         return True
 
     def input(self, data: bytes) -> None:
-        """Keystrokes: Enter while "needs input" answers the question; Esc or Ctrl-C dismisses it."""
+        """Keystrokes: Enter while "needs input" answers the question; Esc or Ctrl-C dismisses it.
+
+        A shell's bell is answered by any keystroke: the user is there.
+        """
+        self._last_input = time.monotonic()
         if self.state is not Attention.NEEDS_INPUT:
             return
+        bell = self.shell and not self._hooked
         dismissed = data in _DISMISS
-        if not dismissed and not any(k in data for k in _ENTER):
+        if not bell and not dismissed and not any(k in data for k in _ENTER):
             return
+        in_front = self._in_front() if bell else None
         with self._lock:
             if self.state is not Attention.NEEDS_INPUT:
                 return
-            if self.shell and not self._hooked:
-                answered = Attention.RUNNING  # the program that rang is still in front
+            if bell:
+                answered = Attention.IDLE if in_front is False else Attention.RUNNING
             else:
                 # Dismissed: every CLI then cancels the tool and waits for the user (no hook says so).
                 answered = Attention.IDLE if dismissed else Attention.WORKING
@@ -241,10 +262,10 @@ class AttentionTracker:
                         state, detail, event = Attention.IDLE, "", "prompt"
                         self._hooked = False
                 elif ev == "bell":
-                    running = state is Attention.RUNNING if self._marks else bool(in_front)
-                    if running and not self._hooked:  # a bell at the prompt is readline's, not a call
+                    if not self._hooked and now - self._last_input > BELL_AFTER_INPUT_S:
                         state, detail, event = Attention.NEEDS_INPUT, "bell", "bell"
-            if not self._marks:
+            rang = state is Attention.NEEDS_INPUT and event == "bell"  # stays until the user types
+            if not self._marks and not rang:
                 if in_front is False:
                     if state is not Attention.IDLE:
                         state, detail, event = Attention.IDLE, "", "prompt"

@@ -529,6 +529,20 @@ function start(x, root, data, api) {
   };
   // Runs fn once everything written so far is parsed (xterm's write queue keeps order).
   const afterParsed = (fn) => term.write("", fn);
+  let refocus = false;
+  const showSurface = (on) => {
+    const surface = term.element && term.element.querySelector(".xterm-screen");
+    if (!surface || (surface.style.display === "none") !== on) return;
+    if (!on) {
+      // Hiding it blurs the keyboard's textarea inside it: give the focus back after.
+      refocus = term.textarea && term.textarea.getRootNode().activeElement === term.textarea;
+      surface.style.display = "none";
+    } else {
+      surface.style.display = "";
+      if (refocus) term.focus();
+      refocus = false;
+    }
+  };
 
   // OSC 52 from programs (vim, tmux) sets the clipboard; reading it is refused
   // (a program must not read what the user copied), and a replay sets nothing.
@@ -730,10 +744,9 @@ function start(x, root, data, api) {
           replaying = true;
           swallow = true; // in parse order: live output before this is still answered
           if (full) {
-            // Nothing of a full replay is worth drawing but its end: hidden, xterm pauses its
-            // renderer and parses several times faster.
-            screen.style.visibility = "hidden";
-            screen.style.display = "none";
+            // Nothing of a full replay is worth drawing but its end: with its drawing surface
+            // hidden, xterm pauses its renderer and parses faster.
+            showSurface(false);
             term.reset();
             term.resize(msg.cols, msg.rows);
           }
@@ -768,8 +781,7 @@ function start(x, root, data, api) {
         afterParsed(() => {
           swallow = false;
           replaying = false;
-          screen.style.display = "";
-          screen.style.visibility = "";
+          showSurface(true);
           lastSize = "";
           fitAndResize();
           updateStatus("");
@@ -889,8 +901,7 @@ function start(x, root, data, api) {
         afterParsed(() => {
           replaying = false;
           swallow = false;
-          screen.style.display = "";
-          screen.style.visibility = "";
+          showSurface(true);
         });
       }
       if (finished) return;
