@@ -1,5 +1,39 @@
 import random
-from tests.browser import browser
+from tests.browser import browser, terminal_text, wait_for_terminal_text
+
+
+def test_new_shell_type_and_reload(clean_app, tmp_path):
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1300, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(clean_app.url)
+        page.get_by_role("button", name="New shell").click()
+        page.wait_for_function("() => !!window.__codaTerm", timeout=20000)
+        page.wait_for_selector("[data-testid=terminal-status]", state="hidden", timeout=15000)
+        wait_for_terminal_text(page, "projects", 15000)
+        page.keyboard.type("echo hello-$RANDOM-$((6*7))\n")
+        page.wait_for_function(
+            "() => /hello-\\d+-42/.test(Array.from({length: window.__codaTerm.buffer.active.length},"
+            " (_, i) => window.__codaTerm.buffer.active.getLine(i).translateToString(true)).join('\\n'))",
+            timeout=15000,
+        )
+        before = terminal_text(page)
+        page.screenshot(path=str(tmp_path / "sessions.png"))
+        _, sessions = clean_app.request("GET", "/api/sessions")
+        assert len(sessions) == 1
+        assert sessions[0]["id"] in page.url
+
+        page.reload()
+        page.wait_for_function("() => !!window.__codaTerm", timeout=20000)
+        marker = next(line for line in before.splitlines() if "hello-" in line and "-42" in line and "echo" not in line)
+        wait_for_terminal_text(page, marker.strip(), 15000)
+        _, after = clean_app.request("GET", "/api/sessions")
+        assert [s["id"] for s in after] == [sessions[0]["id"]]
+        # the terminal takes most of the window height
+        box = page.locator("[data-testid=terminal]").bounding_box()
+        assert box and box["height"] > 500, box
+        assert not errors, errors
 
 
 def test_dbg_switch(clean_app):
