@@ -25,7 +25,7 @@ from lib.terminal.errors import RequestError
 from lib.terminal.scrollback import Replay, Size
 from lib.terminal.session import MAX_PENDING_INPUT, InputTooLarge, SessionError
 from lib.terminal.uploads import save_upload
-from lib.terminal.viewers import ClientGone, ClientOverflow, Exited
+from lib.terminal.viewers import Client, ClientGone, ClientOverflow, Exited
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,8 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
         return JSONResponse({"path": str(path)}, status_code=201)
 
 
-    # Each viewer's current connection, per session: a reconnect replaces the old one.
-    connections: dict[tuple[str, str], WebSocket] = {}
+    # Each viewer's current connection and queue, per session: a reconnect replaces the old one.
+    connections: dict[tuple[str, str], tuple[WebSocket, Client]] = {}
 
     async def terminal_ws(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -210,18 +210,22 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
                 first = None  # consumed; anything else is handled below as the first message
         viewer = hello.viewer if hello else None
         stream, taken = session.claim_input(viewer) if viewer else (None, None)
-        if viewer:
-            previous = connections.get((session.id, viewer))
-            connections[(session.id, viewer)] = websocket
-            if previous is not None:  # its late input is dropped (``claim_input``); let it go
-                closing = loop.create_task(_close_quietly(previous, protocol.CLOSE_REPLACED, "replaced"))
-                _background.add(closing)
-                closing.add_done_callback(_background.discard)
+        previous = connections.pop((session.id, viewer), None) if viewer else None
+        if previous is not None:
+            # The same page reconnected (its old socket died on the way): the old viewer
+            # counts as gone from now on, and its late input is dropped (``claim_input``).
+            old_socket, old_client = previous
+            session.detach(old_client)
+            closing = loop.create_task(_close_quietly(old_socket, protocol.CLOSE_REPLACED, "replaced"))
+            _background.add(closing)
+            closing.add_done_callback(_background.discard)
         whole = hello is not None and hello.whole  # the benchmark's baseline: no late start
         client, replay, unseen = session.attach_viewer(
             loop, resume_from=hello.resume if hello else None,
             scrollback_lines=0 if whole else protocol.SCROLLBACK_LINES,
         )
+        if viewer:
+            connections[(session.id, viewer)] = (websocket, client)
         send_lock = asyncio.Lock()
         heard = [loop.time()]  # when the browser last said anything
 
@@ -309,7 +313,7 @@ def build_routes(rt: Runtime) -> list[BaseRoute]:
             pinger.cancel()
             attention.cancel()
             session.detach(client)
-            if viewer and connections.get((session.id, viewer)) is websocket:
+            if viewer and connections.get((session.id, viewer), (None,))[0] is websocket:
                 del connections[(session.id, viewer)]
 
     # Streamlit serves its own routes under server.baseUrlPath, but st.App(routes=...) exactly as given.
