@@ -38,8 +38,8 @@ SECOND_PROMPT = "Which word did I ask you to remember"
 REPLY_ONE = "FIRST-ANSWER-5821"
 REPLY_TWO = "SECOND-ANSWER-9034"
 # What each CLI shows once a resumed conversation takes input: OpenCode's placeholder
-# ("Ask anything") is only for a new one.
-RESUMED_READY = {**READY, "opencode": "ctrl+pcommands"}
+# ("Ask anything") is only for a new one; its footer hint ("ctrl+p commands") wraps with a long path.
+RESUMED_READY = {**READY, "opencode": "ctrl+p"}
 SHELL_LINE = "echo before-restart-$((40+2))"
 SHELL_OUT = "before-restart-42"
 
