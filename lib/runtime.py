@@ -20,6 +20,7 @@ from lib.agents.base import Loopback
 from lib.agents.setup import BootSetup
 from lib.gateway.proxy import Gateway
 from lib.gateway.routes import gateway_url
+from lib.gateway.usage import Budget
 from lib.settings import Settings, load_settings
 from lib.sync import install_hook, refused_token, start_background, stop_background
 from lib.terminal.pump import LoopPump
@@ -39,8 +40,20 @@ class Runtime:
         self.owner = OwnerResolver(env, token=self._token_for_owner_lookup)
         self.sessions = SessionRegistry(settings)
         self.credentials = Credentials(self.tokens, settings, env)
-        self.gateway = Gateway(self.credentials, settings, self.sessions.keys.session_for)
+        self.gateway = Gateway(self.credentials, settings, self.sessions.keys.session_for, budget=self.budget)
         self.setup = BootSetup(self.tokens, owner=self._owner_identity, models=self.model_access)
+
+    def budget(self) -> Budget | None:
+        """Every session's daily token budget, ``None`` when there is none.
+
+        Read from the settings at each call, not kept: a change saved in the
+        sidebar (or in ``~/.coda/settings.json``) applies to the next model
+        call of every session, running ones included, without a restart.
+        """
+        settings = self.settings()
+        if settings.session_daily_tokens <= 0:
+            return None
+        return Budget(settings.session_daily_tokens, refuse=settings.budget_refuse)
 
     def model_access(self) -> Loopback | None:
         """How agents reach models: the app's gateway over loopback; ``None`` until the app listens

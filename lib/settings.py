@@ -57,6 +57,9 @@ _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 _PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HOST_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$")
 _IPV6_RE = re.compile(r"^[0-9a-f:.]{2,45}$")
+MAX_DAILY_TOKENS = 1_000_000_000
+# The daily token budget per session: read by the gateway at every call, so a change applies at once.
+BUDGET_FIELDS = frozenset({"session_daily_tokens", "budget_refuse"})
 
 
 class SettingsError(ValueError):
@@ -150,6 +153,11 @@ class Settings:
     # background starts waiting for the user.
     notify_desktop: bool = False
     notify_sound: bool = False
+    # Model tokens one session may use per calendar day through the app's gateway (lib.gateway.usage.Budget);
+    # 0 means no budget. Past 80 % the Sessions page warns; past 100 % it says "over budget", and with
+    # ``budget_refuse`` the gateway turns the session's next calls away (read per call: no restart needed).
+    session_daily_tokens: int = 0
+    budget_refuse: bool = False
     # Host names the app answers to besides the loopback names and its bind
     # address (DNS-rebinding protection, ``lib.access``); deployment only, never
     # from the sidebar.
@@ -181,6 +189,8 @@ ENV_VARS: dict[str, str] = {
     "CODA_PERMISSION_MODE": "permission_mode",
     "CODA_ALLOWED_HOSTS": "allowed_hosts",
     "CODA_RESUME_ON_START": "resume_on_start",
+    "CODA_SESSION_DAILY_TOKENS": "session_daily_tokens",
+    "CODA_BUDGET_REFUSE": "budget_refuse",
 }
 
 # Fields the sidebar may change, persisted in ~/.coda/settings.json.
@@ -199,6 +209,8 @@ EDITABLE = (
     "copy_on_select",
     "notify_desktop",
     "notify_sound",
+    "session_daily_tokens",
+    "budget_refuse",
 )
 
 _INT_BOUNDS = {
@@ -208,6 +220,14 @@ _INT_BOUNDS = {
     "upload_max_bytes": (1024, 10 * 1024 * 1024 * 1024),
     "memory_floor_mb": (0, 16 * 1024 * 1024),
     "font_size": (8, 32),
+    # A billion tokens a day is already far beyond what one session can spend; more is a typo.
+    "session_daily_tokens": (0, MAX_DAILY_TOKENS),
+}
+_BOOLS = ("resume_on_start", "copy_on_select", "notify_desktop", "notify_sound", "budget_refuse")
+# Words for the fields whose name alone would read oddly in an error message.
+_LABELS = {
+    "session_daily_tokens": "daily token budget per session",
+    "budget_refuse": "refuse calls over budget",
 }
 
 
@@ -218,15 +238,24 @@ def is_databricks_app(env: Mapping[str, str] | None = None) -> bool:
 
 def validate(field: str, value: Any) -> Any:
     """Parse and check one value; raise SettingsError with a readable reason."""
-    label = field.replace("_", " ")
+    label = _LABELS.get(field, field.replace("_", " "))
     if field in _INT_BOUNDS:
         lo, hi = _INT_BOUNDS[field]
+        text = str(value).strip()
+        if field == "session_daily_tokens":
+            text = re.sub(r"(?<=\d)[,_ ](?=\d{3}(?!\d))", "", text)  # "2,000,000" as people write it
         try:
-            number = int(str(value).strip())
+            if isinstance(value, bool):
+                raise ValueError
+            number = int(text)
         except ValueError:
-            raise SettingsError(f"{label} must be a whole number, got '{value}'") from None
+            raise SettingsError(f"{label} must be a whole number, got '{str(value)[:40]}'") from None
         if not lo <= number <= hi:
-            raise SettingsError(f"{label} must be between {lo} and {hi}, got {number}")
+            shown = str(number) if len(str(number)) <= 20 else f"{str(number)[:20]}…"
+            if field == "session_daily_tokens":
+                raise SettingsError(f"{label} must be 0 (no budget) or a whole number of tokens up to {hi:,}, "
+                                    f"got {shown}")
+            raise SettingsError(f"{label} must be between {lo} and {hi}, got {shown}")
         return number
     text = "" if value is None else str(value).strip()
     if field.endswith("_model"):
@@ -249,7 +278,7 @@ def validate(field: str, value: Any) -> Any:
             raise SettingsError(f"permission mode must be one of {choices}") from None
     if field == "allowed_hosts":
         return parse_host_names(text)
-    if field in ("resume_on_start", "copy_on_select", "notify_desktop", "notify_sound"):
+    if field in _BOOLS:
         if isinstance(value, bool):
             return value
         if text.lower() in ("1", "true", "yes", "on"):

@@ -9,6 +9,7 @@ import streamlit as st
 from components.terminal import terminal
 from lib import capacity
 from lib.attention import states
+from lib.gateway.usage import budget_caption, budget_report
 from lib.runtime import runtime
 from lib.settings import load_settings
 from lib.terminal import snapshot
@@ -88,7 +89,7 @@ def _picker(sessions: list[PtySession], wanted: str | None) -> None:
                 "Sessions",
                 options=[s.id for s in _needs_input_first(sessions)],
                 format_func=lambda sid: _attention_badge(by_id[sid]) + md(by_id[sid].label)
-                + ("" if by_id[sid].status == "running" else f" ({_state(by_id[sid])})"),
+                + ("" if by_id[sid].status == "running" else f" ({_state(by_id[sid])})") + _budget_badge(sid),
                 default=wanted,
                 key=f"picker-{wanted}",
                 label_visibility="collapsed",
@@ -119,6 +120,12 @@ def _attention_badge(session: PtySession) -> str:
     if state not in states.BADGED or state is states.Attention.EXITED:
         return ""
     return states.badge_markdown(state, session.attention.since, time.time()) + " "
+
+
+def _budget_badge(session_id: str) -> str:
+    """Near or over its daily token budget: a badge after the tab's name; nothing otherwise."""
+    report = budget_report(runtime().gateway.session_usage(session_id))
+    return f" {report.badge}" if report and report.badge else ""
 
 
 def _restart(session_id: str) -> None:
@@ -168,6 +175,7 @@ def _open_session(current: PtySession) -> None:
         else:
             st.button("Close", icon=":material/close:", key=f"close-{current.id}", on_click=_close_ended,
                       args=(current.id,))
+    _budget_notice(current)
     terminal(current.id, font_size=settings.font_size, theme=settings.theme, height=0,
              copy_on_select=settings.copy_on_select, upload_max_bytes=settings.upload_max_bytes,
              notify=settings.notify_desktop, sound=settings.notify_sound,
@@ -183,30 +191,45 @@ def _gone(session_id: str) -> None:
     )
 
 
+def _budget_notice(session: PtySession) -> None:
+    """Near or over its daily token budget: say so above the terminal (lib.gateway.usage words it)."""
+    report = budget_report(runtime().gateway.session_usage(session.id))
+    if report is None or not report.notice:
+        return
+    if report.state == "over":
+        st.error(md(report.notice), icon=":material/block:" if report.refused else ":material/error:")
+    else:
+        st.warning(md(report.notice), icon=":material/warning:")
+
+
 def _all_sessions(sessions: list[PtySession]) -> None:
     now = time.time()
-    st.dataframe(
-        [
-            {
-                "label": s.label,
-                "attention": states.plain_text(s.attention.state, s.attention.since, now),
-                "agent": s.agent,
-                "folder": str(s.cwd),
-                "age": age(now - s.created_at),
-                "idle": age(now - s.last_activity),
-                "running": s.foreground_process() or "",
-                "state": _state(s),
-                "viewers": s.client_count,
-                "model tokens today": runtime().gateway.session_usage(s.id).get("today_tokens", 0),
-            }
-            for s in _needs_input_first(sessions)
-        ],
-        hide_index=True,
-        width=760,
-    )
-    total = runtime().gateway.usage.today_total().total_tokens
-    if total:
-        st.caption(f"Model tokens today, all sessions: {total:,}")
+    gateway = runtime().gateway
+    budget = gateway.budget()
+    rows = []
+    for s in _needs_input_first(sessions):
+        usage = gateway.session_usage(s.id)
+        row = {
+            "label": s.label,
+            "attention": states.plain_text(s.attention.state, s.attention.since, now),
+            "agent": s.agent,
+            "folder": str(s.cwd),
+            "age": age(now - s.created_at),
+            "idle": age(now - s.last_activity),
+            "running": s.foreground_process() or "",
+            "state": _state(s),
+            "viewers": s.client_count,
+            "model tokens today": usage.get("today_tokens", 0),
+        }
+        if budget is not None:
+            report = budget_report(usage)
+            row["budget"] = report.cell if report else ""
+        rows.append(row)
+    st.dataframe(rows, hide_index=True, width=760)
+    total = gateway.usage.today_total().total_tokens
+    caption = budget_caption(budget)
+    if total or caption:
+        st.caption(" ".join(filter(None, [f"Model tokens today, all sessions: {total:,}.", caption])))
 
 
 # --- sessions ended by a restart (lib.terminal.records) --------------------------

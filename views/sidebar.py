@@ -17,6 +17,8 @@ from lib.agents import AGENTS, ConfigState
 from lib.agents.setup import FAILED, OK, RUNNING, SKIPPED
 from lib.runtime import runtime
 from lib.settings import (
+    BUDGET_FIELDS,
+    MAX_DAILY_TOKENS,
     PERMISSION_WARNING,
     THEMES,
     PermissionMode,
@@ -150,6 +152,7 @@ def _settings_section(settings: Settings) -> None:
                 help="Selecting text in a terminal copies it to the clipboard. Either way Ctrl+C copies a "
                      "selection (^C without one), Ctrl+Shift+C copies, Ctrl+V pastes and right click pastes.")
             _attention_settings(settings, values)
+            _budget_settings(settings, values)
             modes = list(PermissionMode)
             values["permission_mode"] = st.radio(
                 "Agents may", modes, index=modes.index(settings.permission_mode), key=_KEY + "permission_mode",
@@ -174,9 +177,11 @@ def _settings_section(settings: Settings) -> None:
                 except SettingsError as exc:
                     st.error(f"Not saved: {md(exc)}. Nothing was changed.")
                 else:
-                    _after_change(new, "Saved")
+                    _after_change(new, "Saved", budget=bool(BUDGET_FIELDS & changes.keys()))
         if st.button("Reset to deployment defaults", key="sb_reset", icon=":material/restart_alt:"):
-            _after_change(reset_overrides(), "Reset to deployment defaults")
+            new = reset_overrides()
+            _after_change(new, "Reset to deployment defaults",
+                          budget=any(getattr(new, f) != getattr(settings, f) for f in BUDGET_FIELDS))
 
 
 def _attention_settings(settings: Settings, values: dict[str, Any]) -> None:
@@ -191,12 +196,25 @@ def _attention_settings(settings: Settings, values: dict[str, Any]) -> None:
         help="A short tone from this page when a session you are not looking at starts waiting for you.")
 
 
+def _budget_settings(settings: Settings, values: dict[str, Any]) -> None:
+    """The daily token budget per session (lib.gateway.usage.Budget): how much, and whether calls stop."""
+    values["session_daily_tokens"] = st.number_input(
+        "Daily token budget per session", min_value=0, max_value=MAX_DAILY_TOKENS, step=10_000,
+        value=settings.session_daily_tokens, key=_KEY + "session_daily_tokens",
+        help="Model tokens (prompt and output) one session may use per day through the app. 0: no budget. "
+             "The Sessions page warns from 80 %. Applies at once, to running sessions too.")
+    values["budget_refuse"] = st.toggle(
+        "Refuse calls over budget", value=settings.budget_refuse, key=_KEY + "budget_refuse",
+        help="On: once a session spent its budget, its model calls are refused until tomorrow (the agent "
+             "shows why). Off: the Sessions page only warns.")
+
+
 def _current(settings: Settings, field: str) -> Any:
     value = getattr(settings, field)
     return "" if value is None else value
 
 
-def _after_change(new: Settings, what: str) -> None:
+def _after_change(new: Settings, what: str, *, budget: bool = False) -> None:
     results = runtime().setup.rewrite_configs(new)
     failed = [r for r in results if r.status is ConfigState.FAILED]
     note = "; ".join(f"{r.target}: {r.reason}" for r in failed)
@@ -204,6 +222,7 @@ def _after_change(new: Settings, what: str) -> None:
         f"{what}. Agent config files rewritten"
         + (f" (except {note})" if note else "")
         + ". Running sessions keep their old settings; new sessions use these."
+        + (" The token budget applies at once, to running sessions too." if budget else "")
     )
     _clear_widgets()
     st.rerun()

@@ -145,6 +145,8 @@ class Gateway:
         if budget is not None and budget.refuse and budget.daily_tokens > 0:
             spent = self.usage.session_today(session_id).total_tokens
             if budget_state(spent, budget) == "over":
+                log.info("Refused a model call of session %s: it used %d of its %d daily tokens.",
+                         session_id, spent, budget.daily_tokens)
                 return self._error(api, 403, f"This session used its daily budget of {budget.daily_tokens:,} "
                                              f"tokens ({spent:,} today). Raise or turn off the budget in Coda's "
                                              "sidebar, or continue tomorrow.")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -240,3 +240,54 @@ def budget_state(spent: int, budget: Budget) -> str:
     if spent >= budget.daily_tokens * budget.warn_at:
         return "warn"
     return "ok"
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """One session's budget in words, for the Sessions page (which only draws it)."""
+
+    state: str  # ok, warn or over (``budget_state``)
+    cell: str  # the "budget" column of the sessions table
+    notice: str  # a sentence above the session's terminal; empty while the state is ok
+    refused: bool = False  # over budget and the gateway turns its calls away
+    badge: str = ""  # a Streamlit Markdown badge for the session's tab; empty while the state is ok
+
+
+def budget_report(usage: Mapping[str, Any]) -> BudgetReport | None:
+    """``usage`` as ``UsageMeter.for_session`` gives it, put in words; ``None`` when there is no budget.
+
+    Built from the same document ``GET /api/sessions`` serves, so the page and
+    the API can never disagree about a session's state.
+    """
+    budget = usage.get("budget")
+    if not isinstance(budget, Mapping):
+        return None
+    spent, daily = int(usage.get("today_tokens") or 0), int(budget.get("daily_tokens") or 0)
+    if daily <= 0:
+        return None
+    state, refuse = str(budget.get("state")), bool(budget.get("refuse"))
+    percent = spent * 100 // daily
+    against = f"{spent:,} of {daily:,} tokens today"
+    if state == "over":
+        word = "over budget — calls refused" if refuse else "over budget"
+        then = ("Its model calls are refused until tomorrow: raise or turn off the budget in the sidebar's "
+                "Settings to go on now." if refuse else
+                "Its model calls still go through: turn on \"Refuse calls over budget\" in the sidebar's Settings "
+                "to stop them.")
+        return BudgetReport(state, f"{against} · {word}", f"This session is {word}: {against}. {then}", refuse,
+                            f":red-badge[:material/block: {word}]")
+    if state == "warn":
+        then = ("Once it is spent, its model calls are refused until tomorrow." if refuse else
+                "Past it, calls still go through: this budget only warns.")
+        return BudgetReport(state, f"{against} ({percent} %) · warn",
+                            f"This session used {percent} % of its daily token budget ({against}). {then}",
+                            badge=f":orange-badge[:material/data_usage: {percent} % of budget]")
+    return BudgetReport(state, f"{against} ({percent} %)", "")
+
+
+def budget_caption(budget: Budget | None) -> str:
+    """The budget every session gets, in words ("" without one): next to the day's total."""
+    if budget is None or budget.daily_tokens <= 0:
+        return ""
+    then = "calls refused past it" if budget.refuse else "a warning only, calls go on past it"
+    return f"Budget per session: {budget.daily_tokens:,} tokens a day ({then})."
