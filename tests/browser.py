@@ -51,3 +51,12 @@ def wait_for_terminal_text(page: Page, needle: str, timeout_ms: int = 15000) -> 
         arg=needle,
         timeout=timeout_ms,
     )
+
+
+# Whether the terminal's whole buffer, whitespace removed, holds a needle (for page.wait_for_function).
+SCREEN_HAS = """(needle) => {
+    const t = window.__codaTerm; if (!t) return false;
+    const b = t.buffer.active; let text = "";
+    for (let i = 0; i < b.length; i++) text += b.getLine(i).translateToString(true);
+    return text.replace(/\\s+/g, "").includes(needle);
+}"""

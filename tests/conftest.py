@@ -1,6 +1,8 @@
 import pytest
 
 from tests.appserver import AppServer, start_app
+from tests.appsim import deployed  # noqa: F401  (fixture: the app as Apps runs it, with the real CLIs)
+from tests.clis import clis  # noqa: F401  (fixture: the pinned agent CLIs)
 
 
 @pytest.fixture(scope="module")

@@ -118,3 +118,22 @@ def wait_file(path: Path, predicate, timeout_s: float = 15) -> bytes:
             return data
         time.sleep(0.05)
     raise AssertionError(f"{path.name}: condition not met; it holds {data[-300:]!r}")
+
+
+def assert_same_screens(a, b, what: str, timeout_s: float = 20) -> None:
+    """The two pages show the same screen: compared together, until they agree or time runs out.
+
+    A program may change its screen at any moment (a hint that goes away, a
+    clock): both pages get that change, so a real difference stays while a
+    change caught between two reads goes away.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        sa, sb = screen(a), screen(b)
+        if sa == sb:
+            return
+        if time.monotonic() > deadline:
+            diff = [(i, x, y) for i, (x, y) in enumerate(zip(sa["lines"], sb["lines"], strict=False)) if x != y][:4]
+            head = {k: (sa[k], sb[k]) for k in ("cols", "rows", "type", "cursorX", "cursorY") if sa[k] != sb[k]}
+            raise AssertionError(f"{what}: screens differ {head} {diff}")
+        time.sleep(0.25)

@@ -114,7 +114,7 @@ def codex_trust_hash(event_label: str, group: Mapping[str, Any], handler: Mappin
     event>, "matcher"?: ..., "hooks": [{"type": "command", "command",
     "timeout" (default 600), "async", "statusMessage"?}]}`` as JSON with
     sorted keys, no spaces, UTF-8, with SHA-256. Checked against the hashes
-    Codex itself wrote on "Trust all and continue" (``tests/test_attention``).
+    Codex itself wrote on "Trust all and continue" (``tests/attention/test_reports.py``).
     """
     normalized: dict[str, Any] = {
         "type": "command",

@@ -21,9 +21,8 @@ on is recorded as a :class:`~tests.fakeworkspace.state.FaultHit`.
 
 from __future__ import annotations
 
-import socket
-
 import asyncio
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
