@@ -11,7 +11,7 @@ from websockets.sync.client import connect
 
 class TermClient:
     def __init__(self, ws_url: str, session_id: str, headers: dict[str, str] | None = None, origin: str | None = None):
-        self.ws = connect(  # noqa: sync client kept open across calls
+        self.ws = connect(  # a sync client, kept open across calls
             f"{ws_url}/terminal/ws/{session_id}",
             additional_headers=headers or {},
             origin=origin,
@@ -35,7 +35,7 @@ class TermClient:
             return False
         except Exception:  # closed
             self.close_code = self.ws.close_code
-            raise EOFError(f"socket closed with code {self.close_code}")
+            raise EOFError(f"socket closed with code {self.close_code}") from None
         if isinstance(msg, bytes):
             self.output += msg
         else:

@@ -301,6 +301,11 @@ class BootSetup:
     def _token_step(self, settings: Settings) -> tuple[str, str]:
         status = self._tokens.load_initial(settings)
         if status.state == tokens.MISSING:
+            access = self._models() if self._models else None
+            if access is not None and access.problem is None:
+                # The service principal or a CLI profile serves the agents: a token is only for sync.
+                return SKIPPED, ("no personal access token: agents reach models through the app's own "
+                                 "credentials; workspace sync needs a token (paste one in the sidebar)")
             return SKIPPED, "no token: paste a personal access token in the sidebar"
         if not settings.databricks_host:
             return SKIPPED, NO_HOST

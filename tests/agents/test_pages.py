@@ -15,7 +15,6 @@ from lib.runtime import runtime
 from lib.settings import load_settings
 from lib.terminal.pump import LoopPump
 from lib.workspace import tokens
-from tests.clis import cli_cache
 from tests.fakeworkspace import FakeWorkspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,11 +128,9 @@ def test_launch_cards_say_why_and_offer_the_fix(home: Path) -> None:
     assert "not installed" in _texts(at)
 
 
-def test_launch_card_for_installed_agent_without_host(home: Path) -> None:
-    cache = cli_cache()
+def test_launch_card_for_installed_agent_without_host(home: Path, clis: Path) -> None:
+    cache = clis
     agent = get_agent("codex")
-    if not (cache / "bin" / "codex").exists():
-        pytest.skip("test CLIs not installed (run tests/agents/test_clis.py first)")
     (home / ".local" / "bin").mkdir(parents=True)
     (home / ".local" / "bin" / "codex").symlink_to(cache / "bin" / "codex")
     (home / ".local" / "lib" / "node_modules" / "@openai").mkdir(parents=True)

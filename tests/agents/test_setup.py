@@ -173,3 +173,40 @@ def test_skip_install_switch_never_runs_npm(tmp_path: Path, monkeypatch: pytest.
     steps = {s.id: s for s in runner.steps()}
     assert steps["install:claude"].state == "skipped" and "CODA_SKIP_INSTALL" in steps["install:claude"].detail
     assert runner.state() == "ok"
+
+
+def test_no_token_with_a_cli_profile_says_agents_still_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            workspace: FakeWorkspace) -> None:
+    """A `databricks auth login` profile serves the agents: the token step says a token is only for sync."""
+    from lib.agents.base import Loopback
+    from lib.workspace.credentials import Credentials
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".databrickscfg").write_text(f"[work]\nhost = {workspace.url}\ntoken = {workspace.create_token()}\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CODA_SKIP_INSTALL", "1")
+    monkeypatch.setenv("DATABRICKS_CONFIG_PROFILE", "work")
+    for var in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_GATEWAY_HOST", "DATABRICKS_APP_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    store = tokens.TokenStore()
+    credentials = Credentials(store, load_settings)
+    runner = boot.BootSetup(token_store=store, owner=lambda wait: (None, None),
+                            models=lambda: Loopback("http://127.0.0.1:9/_coda/local/gateway", credentials.problem()))
+    runner.start(load_settings())
+    assert runner.wait(30)
+    token = runner.step("token")
+    assert token.state == "skipped"
+    assert "agents reach models through the app's own credentials" in token.detail
+    assert "sync needs a token" in token.detail
+    # Every agent is configured (for the gateway); only the CLI's own ~/.databrickscfg is the user's profile.
+    configs = runner.step("configs").detail
+    assert configs.startswith("databrickscfg:") and not any(a in configs for a in ("claude", "codex", "gemini", "opencode"))
+
+    # With no credential at all the step still asks for a token.
+    (home / ".databrickscfg").unlink()
+    second = boot.BootSetup(token_store=tokens.TokenStore(), owner=lambda wait: (None, None),
+                            models=lambda: Loopback("http://127.0.0.1:9/_coda/local/gateway", credentials.problem()))
+    second.start(load_settings())
+    assert second.wait(30)
+    assert second.step("token").detail == "no token: paste a personal access token in the sidebar"

@@ -124,7 +124,7 @@ def test_background_recheck_returns_at_once(workspace: FakeWorkspace, tmp_path: 
     assert store.status().state == tokens.OK
 
 
-def test_token_the_sync_saw_refused_reaches_the_sidebar(workspace: FakeWorkspace, home: Path) -> None:
+def test_token_the_sync_saw_refused_reaches_the_sidebar(workspace: FakeWorkspace, home: Path) -> None:  # noqa: F811  (the gitrepos fixture)
     """The detached sync's "token refused" shows in the sidebar, for the token in use only, cheaply."""
     settings = load_settings({"HOME": str(home), "DATABRICKS_HOST": workspace.url})
     token = workspace.create_token()

@@ -14,8 +14,8 @@ Modes: a personal access token (serving endpoints, and the AI Gateway host);
 only the app's service principal, whose OAuth tokens live seconds and are
 also expired behind the SDK's back before each CLI runs; a Databricks CLI
 profile in ``~/.databrickscfg`` chosen with ``DATABRICKS_CONFIG_PROFILE``.
-And on Databricks Apps with no token at all (the service principal), once
-the security middleware lets loopback requests to ``/_coda/local/`` through.
+And on Databricks Apps with no token at all (the service principal): the
+security middleware lets loopback requests to ``/_coda/local/`` through.
 
 The permission mode is "run everything": the pinned Codex refuses the
 "ask" mode's ``approval_policy = "untrusted"`` (another change fixes that);
@@ -280,9 +280,8 @@ def test_on_databricks_apps_with_no_token(clis: Path, fw: FakeWorkspace, tmp_pat
         probe = httpx.post(f"{server.url}/_coda/local/gateway/anthropic/v1/messages", timeout=30,
                            json={"model": "x", "messages": []}, headers={"authorization": f"Bearer {key}"})
         server.request("DELETE", f"/api/sessions/{session['id']}", headers=owner)
-        if probe.status_code == 403 and "No signed-in user" in probe.text:
-            pytest.skip("lib/access/middleware.py does not yet let local requests to /_coda/local/ through "
-                        "on Apps (the lead's change)")
+        # A loopback request with the session key gets past the owner check (no forwarded user on it).
+        assert "No signed-in user" not in probe.text, probe.text
         for agent_id in AGENTS:
             _check_run(deployed, fw, agent_id)
     finally:
