@@ -77,8 +77,13 @@ def settled_screen(page, quiet_s: float = 0.6, timeout_s: float = 20) -> dict:
     return last
 
 
-def wait_live(page, timeout_ms: int = 30000) -> None:
-    """The page's terminal is connected and past its replay."""
+def wait_live(page, timeout_ms: int = 60000) -> None:
+    """The page's terminal is connected and past its replay.
+
+    The first page of a freshly started app also waits for Streamlit's first
+    script run and the component's assets: on a busy 2-core machine that took
+    over 30 s once, so the default leaves room for it.
+    """
     page.wait_for_function(
         "() => window.__codaTerm && document.querySelector('*') &&"
         " window.__codaTermViewer && window.__codaTermViewer.state().outOffset !== null"

@@ -17,6 +17,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING_INPUT = 64 * 1024 * 1024
 MAX_INPUT_STREAMS = 32  # viewers whose input count a session remembers (exactly-once across reconnects)
+ANSWER_WINDOW_S = 10.0  # queries in output nobody watched are answered by the next viewer if this recent...
+BURST_GAP_S = 0.5  # ... or in the latest burst of output (the program may still wait for the answer)
 PAUSE_AT = 1024 * 1024  # bytes every viewer is behind before the PTY is paused
 # CI makes some CLIs (Gemini) refuse interactive use; a terminal is interactive.
 STRIPPED_ENV = {"STREAMLIT_SERVER_PORT", "STREAMLIT_SERVER_ADDRESS", "CI"}
@@ -161,6 +164,11 @@ class PtySession:
         # Output from here on was produced with no viewer attached: nobody
         # answered its terminal queries yet, so the next viewer's terminal may.
         self._unseen_from: int | None = 0
+        # When output came (a mark a second at most) and where the latest burst of it began:
+        # only recent queries, or the one a program still waits on, are answered late.
+        self._output_marks: deque[tuple[float, int]] = deque(maxlen=32)
+        self._burst_start = 0
+        self._last_output_at = 0.0
         self._inputs: dict[str, InputStream] = {}
         self._paused = False
         self._closed = False
@@ -240,8 +248,21 @@ class PtySession:
             if replay.resume and not self._clients:
                 # What this viewer missed reached no other terminal either.
                 unseen = replay.start
+            if unseen < replay.end:
+                unseen = max(unseen, self._answerable_from())
             self._register(client)
         return client, replay, max(unseen, replay.start)
+
+    def _answerable_from(self) -> int:
+        """Where output recent enough to answer begins (lock held).
+
+        A query nobody answered long ago was given up on (answering it now
+        would type into whatever runs now), unless the program still waits
+        for the answer: then it is in the latest burst of output.
+        """
+        horizon = time.time() - ANSWER_WINDOW_S
+        recent = next((offset for t, offset in self._output_marks if t >= horizon), self._scrollback.end)
+        return min(recent, self._burst_start)
 
     def _register(self, client: Client) -> None:
         """With the lock held."""
@@ -275,8 +296,14 @@ class PtySession:
     def _on_read(self, data: bytes) -> None:
         """Output from the PTY (on the event loop)."""
         with self._lock:
+            now = time.time()
+            if now - self._last_output_at > BURST_GAP_S:
+                self._burst_start = self._scrollback.end
+            if not self._output_marks or now - self._output_marks[-1][0] >= 1.0:
+                self._output_marks.append((now, self._scrollback.end))
+            self._last_output_at = now
             self._scrollback.append(data)
-            self.last_activity = time.time()
+            self.last_activity = now
             clients = self._clients
             for client in clients:
                 client.feed(data)

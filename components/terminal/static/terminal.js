@@ -500,7 +500,8 @@ function start(x, root, data, api) {
   let legacy = false; // a server that sends no replay framing (tests' fake server)
   let outOffset = null; // output offset received so far (absolute), for ?resume=
   let userInput = false; // set by xterm's onUserInput just before the onData it precedes
-  const viewerId = newViewerId();
+  let viewerId = newViewerId();
+  let renumber = false; // a socket counted nothing: start a fresh count under a new id
   const viewerStats = { replays: 0, resumes: 0, swallowed: 0, timings: [] };
 
   // Input outbox: [outboxStart, outboxStart + outboxBytes) not yet counted by the server.
@@ -763,6 +764,7 @@ function start(x, root, data, api) {
           sentUpTo = Math.max(msg.input, outboxStart);
         } else {
           acknowledge(sentUpTo);
+          renumber = true;
         }
         sendFrom(sentUpTo);
         updateStatus("");
@@ -843,6 +845,13 @@ function start(x, root, data, api) {
 
   const connect = () => {
     retryTimer = null;
+    if (renumber) {
+      // The server's count and ours no longer line up: what is left was never sent; number it from 0.
+      renumber = false;
+      viewerId = newViewerId();
+      outboxStart = 0;
+      sentUpTo = 0;
+    }
     // Who this terminal is and how much output it has: the first message on the socket.
     const hello = { type: "hello", viewer: viewerId };
     if (outOffset !== null && !legacy) hello.resume = outOffset;
