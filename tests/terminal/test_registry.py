@@ -305,3 +305,29 @@ def test_a_quiet_session_echoes_while_others_flood(registry_for, loop):
         while b"k%d" % i not in got:
             got += take(client, loop)
     reader.cancel()
+
+
+def _unanswered(session, loop) -> bytes:
+    """The output a new viewer's terminal would answer queries in (what nobody watched, still recent)."""
+    client, replay, unseen = session.attach_viewer(loop)
+    session.detach(client)
+    data = b"".join(i for i in replay.items if isinstance(i, bytes))
+    return data[unseen - replay.start:]
+
+
+def test_only_recent_or_still_awaited_queries_are_answered_by_a_late_viewer(registry_for, loop, monkeypatch):
+    """A query nobody answered is answered by the next viewer only while the program may still wait for it."""
+    from lib.terminal import session as session_mod
+
+    monkeypatch.setattr(session_mod, "ANSWER_WINDOW_S", 1.0)
+    monkeypatch.setattr(session_mod, "BURST_GAP_S", 0.3)
+    registry = registry_for()
+    waiting, moved_on = registry.create("bash"), registry.create("bash")
+    ask = b"printf 'ASK\\033[cED'; read -r -t 30 _\r"  # asks for device attributes, then waits
+    waiting.write(ask)
+    moved_on.write(ask)
+    time.sleep(0.6)
+    moved_on.write(b"\r")  # its read ends: a new burst (the prompt) after the query
+    time.sleep(1.5)  # both queries are older than the window
+    assert b"ASK\x1b[cED" in _unanswered(waiting, loop)  # still the latest output: the program waits
+    assert b"\x1b[c" not in _unanswered(moved_on, loop)  # given up on: answering now would type junk
