@@ -141,7 +141,6 @@ class Agent:
     npm_package: str | None = None
     npm_version: str | None = None
     model_field: str | None = None
-    config_files: tuple[str, ...] = ()
     write_config: Writer | None = None
     trust: Trust | None = None
     endpoint: Endpoint | None = None
@@ -171,6 +170,11 @@ class Agent:
     def model(self, settings: Settings) -> str | None:
         """The model endpoint name the agent is set to use."""
         return getattr(settings, self.model_field) if self.model_field else None
+
+
+def args_with_id(*words: str) -> ConversationArgs:
+    """The ``ConversationArgs`` that put ``words`` before the conversation id: ``("--resume", id)``."""
+    return lambda conversation_id: (*words, conversation_id)
 
 
 def model_base_url(settings: Settings, api: str) -> str | None:

@@ -28,6 +28,7 @@ from lib.agents.base import (
     Conversation,
     Loopback,
     ModelAccess,
+    args_with_id,
     model_base_url,
     modified_at,
     unconfigured,
@@ -126,14 +127,7 @@ def write_attention_hooks(home: Path, access: ModelAccess) -> None:
         for event in ATTENTION_EVENTS:
             hook = {"type": "command", "command": attention.command("claude", event), "timeout": attention.TIMEOUT_S}
             ours[event] = [{"matcher": "*", "hooks": [hook]} if event in _TOOL_EVENTS else {"hooks": [hook]}]
-    hooks = attention.merge_hooks(data.get("hooks"), ours)
-    if hooks == data.get("hooks") or (not hooks and "hooks" not in data):
-        return
-    if hooks:
-        data["hooks"] = hooks
-    else:
-        data.pop("hooks", None)
-    files.write_json(path, data)
+    files.write_json_key(path, data, "hooks", attention.merge_hooks(data.get("hooks"), ours))
 
 
 def trust(home: Path, folder: Path) -> None:
@@ -154,14 +148,6 @@ def trust(home: Path, folder: Path) -> None:
 # and keeps each conversation in ``~/.claude/projects/<folder slug>/<id>.jsonl``, the
 # slug being the folder's path with every character but letters and digits as "-".
 _SLUG_MAX = 200  # longer slugs are cut (and get a suffix) by the CLI: match on the cut part
-
-
-def new_conversation_args(conversation_id: str) -> tuple[str, ...]:
-    return ("--session-id", conversation_id)
-
-
-def resume_args(conversation_id: str) -> tuple[str, ...]:
-    return ("--resume", conversation_id)
 
 
 def conversations(home: Path, folder: Path, since: float) -> list[Conversation]:
@@ -193,11 +179,10 @@ AGENT = Agent(
     npm_package="@anthropic-ai/claude-code",
     npm_version="2.1.332",
     model_field="anthropic_model",
-    config_files=(".claude/settings.json", ".claude.json"),
     write_config=write_config,
     trust=trust,
     endpoint=endpoint,
-    new_conversation_args=new_conversation_args,
-    resume_args=resume_args,
+    new_conversation_args=args_with_id("--session-id"),
+    resume_args=args_with_id("--resume"),
     conversations=conversations,
 )

@@ -27,6 +27,7 @@ from lib.agents.base import (
     Conversation,
     Loopback,
     ModelAccess,
+    args_with_id,
     first_json_line,
     iso_time,
     model_base_url,
@@ -178,10 +179,6 @@ def trust(home: Path, folder: Path) -> None:
 # the working folder and the start time (when the TUI started, not the first message).
 
 
-def resume_args(conversation_id: str) -> tuple[str, ...]:
-    return ("resume", conversation_id)
-
-
 def conversations(home: Path, folder: Path, since: float) -> list[Conversation]:
     """Rollouts of ``folder`` written since ``since``, oldest first."""
     root = home / ".codex" / "sessions"
@@ -216,10 +213,9 @@ AGENT = Agent(
     npm_package="@openai/codex",
     npm_version="0.171.0",
     model_field="codex_model",
-    config_files=(".codex/config.toml",),
     write_config=write_config,
     trust=trust,
     endpoint=endpoint,
-    resume_args=resume_args,
+    resume_args=args_with_id("resume"),
     conversations=conversations,
 )

@@ -28,6 +28,18 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     statefile.atomic_write(path, (json.dumps(data, indent=2) + "\n").encode(), PRIVATE_MODE)
 
 
+def write_json_key(path: Path, data: dict[str, Any], key: str, value: Any) -> None:
+    """``data`` (read from ``path``) written back with ``key`` set to ``value``, or without ``key`` when
+    ``value`` is empty; nothing is written when that changes nothing."""
+    if value == data.get(key) or (not value and key not in data):
+        return
+    if value:
+        data[key] = value
+    else:
+        data.pop(key, None)
+    write_json(path, data)
+
+
 def deep_merge(base: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``ours`` laid over it; nested objects merge key by key."""
     merged = dict(base)

@@ -27,6 +27,7 @@ from lib.agents.base import (
     Conversation,
     Loopback,
     ModelAccess,
+    args_with_id,
     first_json_line,
     iso_time,
     model_base_url,
@@ -124,14 +125,7 @@ def write_attention_hooks(home: Path, access: ModelAccess) -> None:
             hook = {"type": "command", "name": ATTENTION_HOOK_NAME, "command": attention.command("gemini", event),
                     "timeout": attention.TIMEOUT_S * 1000}
             ours[event] = [{"matcher": "*", "hooks": [hook]}]
-    hooks = attention.merge_hooks(data.get("hooks"), ours)
-    if hooks == data.get("hooks") or (not hooks and "hooks" not in data):
-        return
-    if hooks:
-        data["hooks"] = hooks
-    else:
-        data.pop("hooks", None)
-    files.write_json(path, data)
+    files.write_json_key(path, data, "hooks", attention.merge_hooks(data.get("hooks"), ours))
 
 
 def trust(home: Path, folder: Path) -> None:
@@ -152,14 +146,6 @@ def trust(home: Path, folder: Path) -> None:
 # ``~/.gemini/tmp/<project slug>/chats/session-<time>-<id prefix>.jsonl`` (``.json``
 # before); the slug's folder is in ``~/.gemini/tmp/<slug>/.project_root``, and the
 # file's first line holds ``sessionId``, ``startTime`` and ``kind`` ("main").
-
-
-def new_conversation_args(conversation_id: str) -> tuple[str, ...]:
-    return ("--session-id", conversation_id)
-
-
-def resume_args(conversation_id: str) -> tuple[str, ...]:
-    return ("--resume", conversation_id)
 
 
 def conversations(home: Path, folder: Path, since: float) -> list[Conversation]:
@@ -191,12 +177,11 @@ AGENT = Agent(
     npm_package="@google/gemini-cli",
     npm_version="0.61.0",
     model_field="gemini_model",
-    config_files=(".gemini/.env", ".gemini/settings.json", ".gemini/trustedFolders.json"),
     write_config=write_config,
     trust=trust,
     endpoint=endpoint,
     key_env=(KEY_ENV,),
-    new_conversation_args=new_conversation_args,
-    resume_args=resume_args,
+    new_conversation_args=args_with_id("--session-id"),
+    resume_args=args_with_id("--resume"),
     conversations=conversations,
 )

@@ -27,6 +27,7 @@ from lib.agents.base import (
     Conversation,
     Loopback,
     ModelAccess,
+    args_with_id,
     model_base_url,
     unconfigured,
 )
@@ -149,10 +150,6 @@ def _npmrc_fail_fast(path: Path, on: bool) -> None:
 DATABASE = Path(".local") / "share" / "opencode" / "opencode.db"
 
 
-def resume_args(conversation_id: str) -> tuple[str, ...]:
-    return ("--session", conversation_id)
-
-
 def conversations(home: Path, folder: Path, since: float) -> list[Conversation]:
     """Top-level conversations of ``folder`` written since ``since``, oldest first (read-only)."""
     path = home / DATABASE
@@ -180,9 +177,8 @@ AGENT = Agent(
     npm_package="opencode-ai",
     npm_version="1.18.33",
     model_field="opencode_model",
-    config_files=(".config/opencode/opencode.json",),
     write_config=write_config,
     endpoint=endpoint,
-    resume_args=resume_args,
+    resume_args=args_with_id("--session"),
     conversations=conversations,
 )

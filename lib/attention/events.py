@@ -61,7 +61,6 @@ class Outcome:
     detail: str = ""
     only_from: frozenset[Attention] | None = None  # apply only when the session is in one of these
     thread: str | None = None  # the agent's own session id (learnt at its start)
-    other_thread: bool = False  # about another thread of the agent (Codex's title job): ignore
 
 
 def valid_event(agent: str, event: str) -> bool:
@@ -157,7 +156,7 @@ def _codex(event: str, p: Mapping[str, Any], known_thread: str | None) -> Outcom
             return Outcome(None)
         thread = p.get("thread-id")
         if known_thread and thread and thread != known_thread:
-            return Outcome(None, other_thread=True)
+            return Outcome(None)  # about another thread of the agent (Codex's title job): ignore
         return Outcome(Attention.DONE, clean(p.get("last-assistant-message")))
     return Outcome(None)
 

@@ -35,11 +35,6 @@ KEY_HEADER = "x-coda-session-key"  # the same as lib.terminal.keys.KEY_HEADER (a
 MAX_BODY = 256 * 1024
 
 
-def report_url(app_url: str) -> str:
-    """Where hooks report, given the app's loopback address (``CODA_APP_URL``)."""
-    return app_url.rstrip("/") + REPORT_PATH
-
-
 async def _bounded_body(request: Request, limit: int = MAX_BODY) -> bytes:
     chunks: list[bytes] = []
     size = 0

@@ -6,16 +6,22 @@ Modules, one job each:
 
 - ``hook``: installs the global git hooks folder (``install_hook``)
 - ``__main__``: the hook's entry point; detaches, then runs a sync
-- ``engine``: ``sync_project`` / ``sync_now``: diff, upload, delete, history, record
+- ``engine``: ``sync_project`` / ``sync_now``: one run (lock, snapshot, files, history, record)
+- ``plan``: what a run must delete, create and upload (pure: snapshot + manifest in, plan out)
+- ``transfer``: carries a plan out against a target, in parallel, recording only what is confirmed
+- ``backoff``: one target call retried with backoff while it fails transiently (``with_retries``)
 - ``gitfiles``: which files a project has, and their hashes
 - ``manifest``: what the target is known to hold
-- ``githistory``: the project's git history in the workspace (incremental bundles + ``history.json``)
+- ``githistory``: uploads the project's git history (incremental bundles + ``history.json``)
+- ``historyplan``: the ``history.json`` format and which bundle to make next (pure)
+- ``gitrepo``: git's side of the history: read a repository, bundle it, rebuild one from bundles
 - ``targets``: ``locate`` (where a project goes), ``WorkspaceTarget`` (databricks-sdk), ``LocalFolderTarget``
 - ``errors``: transient vs fatal, the cause (``Cause``), how it is retried, and messages a user can act on
 - ``retry``: the on-disk retry queue (backoff 1 s doubling to 5 min; refused tokens wait for a new one)
 - ``daemon``: the app's background driver: due retries, ``repowatch``, conversation backups
 - ``repowatch``: commits in repositories whose own ``core.hooksPath`` hides our hook (husky)
 - ``restore``: at boot, projects the workspace has and HOME does not (history, branches, HEAD, files)
+- ``restore_project``: brings one of them back (bundles, rebuild, working tree, sync state) and moves it into place
 - ``conversations``: the agents' conversation stores, backed up and restored (never a credential)
 - ``lock``: one sync per project across processes
 - ``records``: ``SyncRecord`` (the one record format), the JSONL history and ``~/.sync.log``

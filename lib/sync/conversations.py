@@ -43,8 +43,8 @@ from typing import Any
 from lib import homefiles, statefile
 from lib.homefiles import CONVERSATION_STORES
 from lib.sync import paths
+from lib.sync.backoff import with_retries
 from lib.sync.credentials import Credentials, read_credentials
-from lib.sync.engine import with_retries
 from lib.sync.lock import project_lock
 from lib.sync.options import SyncOptions, load_options
 from lib.sync.records import human_bytes, log_line

@@ -1,208 +1,37 @@
 """Make a target hold exactly a project's current files, sending only what changed.
 
 One run: take the project lock, snapshot the worktree (git's file list +
-sha256), diff it against the manifest of what the target is known to hold,
-then delete, prune folders, create folders and upload, in parallel with a
-bound, retrying transient failures with backoff. Only confirmed operations
-reach the manifest, so whatever a failed run leaves undone is exactly what the
-next run does. Alongside, the project's git history goes to its own folder
-(``githistory.prepare`` in a thread from the start, ``finish`` once the files
-are confirmed). Every run, even a skipped one, ends as one ``SyncRecord``; a
-failed one also leaves an entry in the retry queue (``retry.note``, still
-under the project lock), which the app's background driver acts on.
+sha256), diff it against the manifest of what the target is known to hold
+(``plan``), then carry the plan out (``transfer``: delete, prune folders,
+create folders and upload, in parallel with a bound, retrying transient
+failures with backoff). Alongside, the project's git history goes to its own
+folder (``githistory.prepare`` in a thread from the start, ``finish`` once
+the files are confirmed). Every run, even a skipped one, ends as one
+``SyncRecord``; a failed one also leaves an entry in the retry queue
+(``retry.note``, still under the project lock), which the app's background
+driver acts on.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from pathlib import Path
-from random import random
-from typing import Any
 
 from lib.sync import githistory as history_mod
 from lib.sync import manifest as manifest_mod
 from lib.sync import paths, retry
+from lib.sync.backoff import with_retries
 from lib.sync.credentials import Credentials, read_credentials
-from lib.sync.errors import Cause, Kind, SyncAborted, SyncDeadline, cause_of, classify, explain
-from lib.sync.gitfiles import LocalFile, Snapshot, head_commit, sha256_bytes, snapshot, toplevel
+from lib.sync.errors import Cause, SyncAborted, cause_of, explain
+from lib.sync.gitfiles import head_commit, snapshot, toplevel
 from lib.sync.lock import LockTimeout, project_turn
 from lib.sync.options import SyncOptions, load_options
+from lib.sync.plan import make_plan
 from lib.sync.records import MAX_LISTED, SyncRecord, SyncResult, append_record, log_line, now_iso
 from lib.sync.targets import Target, locate_history, make_target
-
-CHECKPOINT_EVERY_S = 1.0
-PROGRESS_EVERY_S = 2.0
-
-
-@dataclass
-class Plan:
-    uploads: list[LocalFile]
-    deletes: list[str]
-    mkdirs: list[str]  # deepest missing folders; mkdirs creates their parents
-    stale_dirs: list[str]  # folders nothing lives in any more, deepest first
-
-    @property
-    def size(self) -> int:
-        return len(self.uploads) + len(self.deletes)
-
-
-def _ancestors(path: str) -> list[str]:
-    """``a/b/c.txt`` -> ``["a/b", "a", ""]`` (``""`` is the project root)."""
-    parts = path.split("/")[:-1]
-    return ["/".join(parts[:i]) for i in range(len(parts), -1, -1)]
-
-
-def make_plan(snap: Snapshot, manifest: manifest_mod.Manifest) -> Plan:
-    """What to do so the target equals ``snap``, given what the manifest says it holds."""
-    uploads = [f for p, f in sorted(snap.files.items()) if not manifest.matches(p, f.sha256, f.size)]
-    deletes = sorted(p for p in manifest.files if p not in snap.files)
-    known: set[str] = {d for p in manifest.files for d in _ancestors(p)}
-    wanted: set[str] = {d for f in uploads for d in _ancestors(f.path)} | {""}
-    missing = wanted - known
-    inner = {d for m in missing if m for d in _ancestors(m)}  # proper ancestors of a folder
-    mkdirs = sorted(missing - inner)
-    live = {d for p in snap.files for d in _ancestors(p)}
-    stale = sorted((known - live) - {""}, key=lambda d: (-d.count("/"), d))
-    return Plan(uploads, deletes, mkdirs, stale)
-
-
-def with_retries(fn: Callable[[Any], Any], item: Any, options: SyncOptions, *,
-                 abort: threading.Event | None = None, deadline: float | None = None) -> Any:
-    """``fn(item)``, retried with backoff while it fails for a transient reason (``errors.classify``).
-
-    Gives up after ``options.attempts`` tries, at ``deadline`` (monotonic), or
-    when ``abort`` is set; a non-transient failure is raised at once.
-    """
-    tries = 0
-    while True:
-        if abort is not None and abort.is_set():
-            raise SyncAborted()
-        if deadline is not None and time.monotonic() >= deadline:
-            raise SyncDeadline(f"{options.deadline_s:.0f} s")
-        try:
-            return fn(item)
-        except Exception as exc:  # sorted by classify()
-            if classify(exc) is not Kind.TRANSIENT:
-                raise
-            tries += 1
-            if tries >= options.attempts:
-                raise
-            delay = min(options.backoff_max_s, options.backoff_s * 2 ** (tries - 1))
-            retry_after = getattr(exc, "retry_after_secs", None)
-            if retry_after:
-                delay = max(delay, min(float(retry_after), options.backoff_max_s))
-            delay *= 0.75 + random() / 2
-            if deadline is not None:
-                delay = min(delay, max(0.0, deadline - time.monotonic()))
-            if abort is not None:
-                if abort.wait(delay):
-                    raise SyncAborted() from exc
-            else:
-                time.sleep(delay)
-
-
-class _Run:
-    """The mutable state of one run: counters, failures, the abort switch."""
-
-    def __init__(self, home: Path, project: str, repo: Path, target: Target, options: SyncOptions,
-                 manifest: manifest_mod.Manifest, *, abort: threading.Event | None = None,
-                 deadline: float | None = None) -> None:
-        self.home, self.project, self.repo = home, project, repo
-        self.target, self.options, self.manifest = target, options, manifest
-        self.deadline = deadline if deadline is not None else time.monotonic() + options.deadline_s
-        self.abort = abort or threading.Event()
-        self.fatal: BaseException | None = None
-        self.failures: list[tuple[str, BaseException]] = []
-        self.uploaded = self.deleted = self.bytes = 0
-        self._saved_at = time.monotonic()
-        self._progress_at = time.monotonic()
-
-    # -- one operation, with retries -------------------------------------------------
-    def attempt(self, fn: Callable[[Any], Any], item: Any) -> Any:
-        return with_retries(fn, item, self.options, abort=self.abort, deadline=self.deadline)
-
-    # -- one phase: many operations in parallel --------------------------------------
-    def phase(self, pool: ThreadPoolExecutor, items: Iterable[Any], fn: Callable[[Any], Any],
-              done: Callable[[Any, Any], None], name: Callable[[Any], str], *, best_effort: bool = False,
-              label: str = "") -> None:
-        items = list(items)
-        if not items or self.abort.is_set():
-            return
-        if best_effort:
-            futures: dict[Future, Any] = {pool.submit(fn, it): it for it in items}
-        else:
-            futures = {pool.submit(self.attempt, fn, it): it for it in items}
-        finished = 0
-        for fut in as_completed(futures):
-            item = futures[fut]
-            finished += 1
-            try:
-                result = fut.result()
-            except (SyncAborted, CancelledError):
-                continue
-            except Exception as exc:  # noqa: BLE001 - recorded, never raised
-                if best_effort:
-                    continue
-                self._fail(name(item), exc, futures)
-                continue
-            done(item, result)
-            self._tick(label, finished, len(items))
-
-    def _fail(self, name: str, exc: BaseException, futures: dict[Future, Any]) -> None:
-        self.failures.append((name, exc))
-        if classify(exc) is Kind.FILE:
-            return  # this file only; the rest can still go through
-        # Fatal, or transient and out of retries: the target is unusable now.
-        if self.fatal is None:
-            self.fatal = exc
-        self.abort.set()
-        for other in futures:
-            other.cancel()
-
-    def _tick(self, label: str, finished: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._saved_at >= CHECKPOINT_EVERY_S:
-            manifest_mod.save(self.home, self.project, self.manifest)
-            self._saved_at = now
-        if label and now - self._progress_at >= PROGRESS_EVERY_S:
-            log_line(self.home, f"[{self.project}] {label} {finished}/{total}")
-            self._progress_at = now
-
-    # -- the operations ---------------------------------------------------------------
-    def upload(self, f: LocalFile) -> tuple[str, int]:
-        data = (self.repo / f.path).read_bytes()
-        if len(data) > self.options.max_file_bytes:
-            raise OSError(f"{f.path} grew over the size limit while syncing")
-        self.target.upload(f.path, data)
-        # Record what was actually sent, even if the file changed since the snapshot.
-        return sha256_bytes(data), len(data)
-
-    def uploaded_one(self, f: LocalFile, result: tuple[str, int]) -> None:
-        sha, size = result
-        self.manifest.record_upload(f.path, sha, size)
-        self.uploaded += 1
-        self.bytes += size
-
-    def deleted_one(self, path: str, _result: object) -> None:
-        self.manifest.record_delete(path)
-        self.deleted += 1
-
-
-def _execute(run: _Run, plan: Plan) -> None:
-    target = run.target
-    with ThreadPoolExecutor(max_workers=max(1, run.options.workers), thread_name_prefix="sync") as pool:
-        # Deletes first: a renamed folder or a file that became a folder needs its old name free.
-        run.phase(pool, plan.deletes, target.delete, run.deleted_one, str, label="deleting")
-        # Emptied folders, one depth at a time: a parent is only empty once its children are gone.
-        for depth in sorted({d.count("/") for d in plan.stale_dirs}, reverse=True):
-            level = [d for d in plan.stale_dirs if d.count("/") == depth]
-            run.phase(pool, level, target.remove_empty_dir, lambda *_: None, str, best_effort=True)
-        run.phase(pool, plan.mkdirs, target.mkdirs, lambda *_: None, lambda d: d or "(project folder)")
-        run.phase(pool, plan.uploads, run.upload, run.uploaded_one, lambda f: f.path, label="uploading")
+from lib.sync.transfer import Transfer, execute
 
 
 def _skip_record(repo: Path, reason: str, started: float, trigger: str, project: str | None = None) -> SyncRecord:
@@ -274,9 +103,9 @@ def _sync_files(home: Path, project: str, repo: Path, options: SyncOptions, targ
     if len(snap.skipped) > MAX_LISTED:
         log_line(home, f"[{project}] ... and {len(snap.skipped) - MAX_LISTED} more skipped files")
 
-    run = _Run(home, project, repo, target, options, manifest, abort=abort, deadline=deadline)
+    run = Transfer(home, project, repo, target, options, manifest, abort=abort, deadline=deadline)
     try:
-        _execute(run, plan)
+        execute(run, plan)
     finally:
         if plan.size or not paths.manifest_path(home, project).exists():
             manifest_mod.save(home, project, manifest)  # only what was confirmed

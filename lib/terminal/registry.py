@@ -24,7 +24,8 @@ from lib.settings import Settings, load_settings
 from lib.terminal import keys
 from lib.terminal.keys import SessionKeys
 from lib.terminal.pump import Pump
-from lib.terminal.records import INTERVAL_S, Recorder, RecordStore, SessionRecord, records_dir
+from lib.terminal.recorder import INTERVAL_S, Recorder
+from lib.terminal.records import RecordStore, SessionRecord, records_dir
 from lib.terminal.session import (
     ProgramMissing,
     PtySession,

@@ -14,7 +14,8 @@ say which. Sources, the first that applies wins:
    tokens);
 3. **a Databricks CLI profile** in ``~/.databrickscfg`` (or
    ``DATABRICKS_CONFIG_FILE``): ``DATABRICKS_CONFIG_PROFILE`` when set, else
-   the profile for ``DATABRICKS_HOST``, else the file's default profile. A
+   the profile for ``DATABRICKS_HOST``, else the file's default profile
+   (read and chosen by ``lib.workspace.profiles``). A
    personal access token, OAuth M2M, or ``databricks auth login`` (U2M: the
    SDK asks the ``databricks`` CLI for a fresh token).
 
@@ -31,7 +32,6 @@ synchronous): callers on an event loop run it in a thread.
 
 from __future__ import annotations
 
-import configparser
 import logging
 import os
 import threading
@@ -43,9 +43,10 @@ from typing import Any
 
 from databricks.sdk.config import Config
 
-from lib.homefiles import clean_token, token_fingerprint
+from lib.homefiles import token_fingerprint
 from lib.settings import Settings, normalize_host
 from lib.workspace.client import DEFAULT_RETRY_TIMEOUT_S, describe_error
+from lib.workspace.profiles import choose_profile, config_file, mtime
 from lib.workspace.tokens import OK as TOKEN_WORKS
 from lib.workspace.tokens import TokenStore, env_token
 
@@ -110,57 +111,6 @@ class CredentialStatus:
     at: float | None = None
 
 
-@dataclass(frozen=True)
-class Profile:
-    """One section of ``~/.databrickscfg``."""
-
-    name: str
-    values: dict[str, str] = field(repr=False)
-
-    @property
-    def host(self) -> str | None:
-        return normalize_host(self.values.get("host"))
-
-    @property
-    def token(self) -> str | None:
-        return clean_token(self.values.get("token"))
-
-    @property
-    def auth_type(self) -> str | None:
-        explicit = (self.values.get("auth_type") or "").strip()
-        if explicit:
-            return explicit
-        if self.token:
-            return "pat"
-        if self.values.get("client_id") and self.values.get("client_secret"):
-            return "oauth-m2m"
-        return None
-
-
-def config_file(home: Path, env: Mapping[str, str]) -> Path:
-    """``DATABRICKS_CONFIG_FILE`` or ``~/.databrickscfg``."""
-    named = (env.get("DATABRICKS_CONFIG_FILE") or "").strip()
-    return Path(named).expanduser() if named else home / ".databrickscfg"
-
-
-def read_profiles(path: Path) -> tuple[dict[str, Profile], str | None]:
-    """Every profile of a config file and its ``[__settings__] default_profile``; empty when unreadable."""
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(path.read_text())
-    except (OSError, configparser.Error, UnicodeDecodeError):
-        return {}, None
-    profiles: dict[str, Profile] = {}
-    if parser.defaults():
-        profiles["DEFAULT"] = Profile("DEFAULT", dict(parser.defaults()))
-    # Sections without DEFAULT's keys mixed in, as the SDK reads them.
-    for name, values in parser._sections.items():  # type: ignore[attr-defined]
-        if name != "__settings__":
-            profiles[name] = Profile(name, dict(values))
-    settings = parser._sections.get("__settings__", {})  # type: ignore[attr-defined]
-    return profiles, (settings.get("default_profile") or "").strip() or None
-
-
 class Credentials:
     """Chooses the credential for model calls and gives fresh headers for it; thread-safe."""
 
@@ -203,7 +153,8 @@ class Credentials:
                              (SERVICE_PRINCIPAL, host, client_id),
                              {"host": host, "client_id": client_id, "client_secret": client_secret,
                               "auth_type": "oauth-m2m", **common})
-        profile, path = self._profile(settings, env)
+        path = config_file(settings.home, env)
+        profile = choose_profile(path, env, settings.databricks_host)
         if profile is not None and profile.host:
             # Every value explicitly: the SDK would otherwise let DATABRICKS_* variables win over the file.
             kwargs: dict[str, Any] = {k: v for k, v in profile.values.items() if k in _CONFIG_ATTRIBUTES}
@@ -213,7 +164,7 @@ class Credentials:
             fingerprint = token_fingerprint(profile.token) if profile.token else None
             if fingerprint is not None and self._is_refused(fingerprint):
                 return None
-            stamp = _mtime(path)
+            stamp = mtime(path)
             return Candidate(PROFILE, f"Databricks CLI profile '{profile.name}' ({profile.auth_type or 'default auth'})"
                              f" in {_tilde(path, settings.home)}", profile.host,
                              (PROFILE, str(path), profile.name, stamp, fingerprint or ""), kwargs, fingerprint)
@@ -360,23 +311,6 @@ class Credentials:
         secret = env_token(self.env)
         return (secret, "env") if secret else (None, None)
 
-    def _profile(self, settings: Settings, env: Mapping[str, str]) -> tuple[Profile | None, Path]:
-        path = config_file(settings.home, env)
-        profiles, default = read_profiles(path)
-        if not profiles:
-            return None, path
-        named = (env.get("DATABRICKS_CONFIG_PROFILE") or "").strip()
-        if named:
-            return profiles.get(named), path
-        host = settings.databricks_host
-        if host:
-            matching = [p for p in profiles.values() if p.host == host]
-            named_first = sorted(matching, key=lambda p: p.name == "DEFAULT")
-            return (named_first[0] if named_first else None), path
-        if default and default in profiles:
-            return profiles[default], path
-        return profiles.get("DEFAULT"), path
-
     def _set_status(self, status: CredentialStatus) -> None:
         with self._lock:
             self._status = status
@@ -392,13 +326,6 @@ class Credentials:
 
 
 _CONFIG_ATTRIBUTES = {attr.name for attr in Config.attributes()}
-
-
-def _mtime(path: Path) -> str:
-    try:
-        return str(path.stat().st_mtime_ns)
-    except OSError:
-        return ""
 
 
 def _tilde(path: Path, home: Path) -> str:
