@@ -38,13 +38,13 @@ def main() -> int:
     parser.add_argument("--hook", action="store_true", help="also time commit -> hook sync recorded")
     args = parser.parse_args()
 
+    import databricks.sdk  # noqa: F401
+
     from lib import homefiles
     from lib.sync import install_hook, paths
     from lib.sync.engine import sync_project
     from lib.sync.targets import WorkspaceTarget  # noqa: F401 - pay the SDK import before timing
     from tests.fakeworkspace import FakeWorkspace
-
-    import databricks.sdk  # noqa: F401
 
     fw = FakeWorkspace(owner_email=OWNER).start()
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:

@@ -14,10 +14,8 @@ from tests.termclient import TermClient
 
 @pytest.fixture(scope="module")
 def workspace():
-    fw = FakeWorkspace(owner_email=OWNER, app_name="coda-app")
-    fw.start()
-    yield fw
-    fw.stop()
+    with FakeWorkspace(owner_email=OWNER, app_name="coda-app") as fw:
+        yield fw
 
 
 @pytest.fixture(scope="module")

@@ -37,11 +37,9 @@ PREFIXES = {
 
 @pytest.fixture(scope="module")
 def workspace():
-    fw = FakeWorkspace()
-    fw.start()
-    fw.model_reply = REPLY
-    yield fw
-    fw.stop()
+    with FakeWorkspace() as fw:
+        fw.model_reply = REPLY
+        yield fw
 
 
 def _run(agent_id: str, mode: str, clis: Path, fw: FakeWorkspace, tmp_path: Path) -> None:

@@ -30,11 +30,9 @@ from tests.fakeworkspace import FakeWorkspace
 REPLY = "PONG-interactive-7731"
 @pytest.fixture(scope="module")
 def workspace():
-    fw = FakeWorkspace()
-    fw.start()
-    fw.model_reply = REPLY
-    yield fw
-    fw.stop()
+    with FakeWorkspace() as fw:
+        fw.model_reply = REPLY
+        yield fw
 
 
 @pytest.mark.parametrize("agent_id", ["claude", "codex", "gemini", "opencode"])

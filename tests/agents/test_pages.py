@@ -43,10 +43,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def workspace():
-    fw = FakeWorkspace(owner_email=OWNER)
-    fw.start()
-    yield fw
-    fw.stop()
+    with FakeWorkspace(owner_email=OWNER) as fw:
+        yield fw
 
 
 def _button(at: AppTest, label: str):

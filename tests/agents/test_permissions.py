@@ -38,11 +38,9 @@ READY_MARKERS = {**READY, "claude": "foragents"}
 # What each pinned CLI asks (whitespace removed, as Terminal.text() shows it).
 @pytest.fixture(scope="module")
 def workspace() -> Iterator[FakeWorkspace]:
-    fw = FakeWorkspace()
-    fw.start()
-    fw.model_reply = REPLY
-    yield fw
-    fw.stop()
+    with FakeWorkspace() as fw:
+        fw.model_reply = REPLY
+        yield fw
 
 
 # ---------------------------------------------------------------- the fake, on the wire

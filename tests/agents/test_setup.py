@@ -49,10 +49,8 @@ def _fake_package(folder: Path) -> Path:
 
 @pytest.fixture
 def workspace():
-    fw = FakeWorkspace(owner_email=OWNER[0])
-    fw.start()
-    yield fw
-    fw.stop()
+    with FakeWorkspace(owner_email=OWNER[0]) as fw:
+        yield fw
 
 
 def _git(home: Path, key: str) -> str:

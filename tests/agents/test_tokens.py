@@ -21,10 +21,8 @@ OWNER = "owner.person@example.com"
 
 @pytest.fixture(scope="module")
 def workspace():
-    fw = FakeWorkspace(owner_email=OWNER)
-    fw.start()
-    yield fw
-    fw.stop()
+    with FakeWorkspace(owner_email=OWNER) as fw:
+        yield fw
 
 
 def _store(sync_refusal: tokens.SyncRefusal | None = None) -> tokens.TokenStore:

@@ -131,11 +131,9 @@ class AgentView:
 
 @pytest.fixture(scope="module")
 def fw() -> Iterator[FakeWorkspace]:
-    workspace = FakeWorkspace()
-    workspace.start()
-    workspace.model_reply = REPLY
-    yield workspace
-    workspace.stop()
+    with FakeWorkspace() as workspace:
+        workspace.model_reply = REPLY
+        yield workspace
 
 
 @pytest.fixture(scope="module")

@@ -53,11 +53,9 @@ CALLS: dict[str, tuple[str, str, Any]] = {
 
 @pytest.fixture(scope="module")
 def fw() -> Iterator[FakeWorkspace]:
-    workspace = FakeWorkspace()
-    workspace.start()
-    workspace.model_reply = "PONG within budget"
-    yield workspace
-    workspace.stop()
+    with FakeWorkspace() as workspace:
+        workspace.model_reply = "PONG within budget"
+        yield workspace
 
 
 @pytest.fixture(scope="module")

@@ -71,11 +71,9 @@ Deployments = Callable[[str], Deployed]  # mode -> the app started for it
 
 @pytest.fixture(scope="module")
 def fw() -> Iterator[FakeWorkspace]:
-    workspace = FakeWorkspace()
-    workspace.start()
-    workspace.model_reply = REPLY
-    yield workspace
-    workspace.stop()
+    with FakeWorkspace() as workspace:
+        workspace.model_reply = REPLY
+        yield workspace
 
 
 def _home(root: Path, clis: Path) -> Path:  # noqa: F811

@@ -80,11 +80,9 @@ Pat = tuple["GatewayServer", str]  # the gateway with a personal access token, a
 
 @pytest.fixture(scope="module")
 def fw() -> Iterator[FakeWorkspace]:
-    workspace = FakeWorkspace()
-    workspace.start()
-    workspace.model_reply = "PONG through the gateway"
-    yield workspace
-    workspace.stop()
+    with FakeWorkspace() as workspace:
+        workspace.model_reply = "PONG through the gateway"
+        yield workspace
 
 
 @pytest.fixture

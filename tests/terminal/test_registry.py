@@ -25,15 +25,9 @@ from tests.termclient import TermClient
 
 
 @pytest.fixture
-def loop():
-    """A running event loop in a background thread: PTY output is read on a loop, as in the app."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="test-loop", daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=5)
-    loop.close()
+def loop(running_loop):
+    """PTY output is read on an event loop, as in the app (``running_loop`` in conftest)."""
+    return running_loop
 
 
 @pytest.fixture

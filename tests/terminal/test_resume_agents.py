@@ -28,7 +28,7 @@ from lib.terminal import snapshot
 from lib.terminal.records import records_dir
 from tests.agentterm import READY, kill_leftovers
 from tests.appserver import AppServer, start_app
-from tests.browser import browser, terminal_text
+from tests.browser import SCREEN_HAS, browser, terminal_text
 from tests.fakeworkspace import FakeWorkspace
 from tests.termclient import TermClient
 
@@ -42,21 +42,11 @@ RESUMED_READY = {**READY, "opencode": "ctrl+p"}
 SHELL_LINE = "echo before-restart-$((40+2))"
 SHELL_OUT = "before-restart-42"
 
-SCREEN_HAS = """(needle) => {
-    const t = window.__codaTerm; if (!t) return false;
-    const b = t.buffer.active; let text = "";
-    for (let i = 0; i < b.length; i++) text += b.getLine(i).translateToString(true);
-    return text.replace(/\\s+/g, "").includes(needle);
-}"""
-
-
 @pytest.fixture(scope="module")
 def fw() -> Iterator[FakeWorkspace]:
-    workspace = FakeWorkspace()
-    workspace.start()
-    workspace.model_reply = REPLY_ONE
-    yield workspace
-    workspace.stop()
+    with FakeWorkspace() as workspace:
+        workspace.model_reply = REPLY_ONE
+        yield workspace
 
 
 def _wait_setup(server: AppServer) -> None:
