@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.terminal import procs
-from lib.terminal.session import SessionError
+from lib.terminal.errors import SessionError
 
 MiB = 1024 * 1024
 CGROUP_ROOT = Path("/sys/fs/cgroup")

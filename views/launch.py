@@ -16,7 +16,7 @@ from lib.agents.readiness import Fix, Readiness, readiness
 from lib.projects import ProjectError, create_project, list_projects
 from lib.runtime import runtime
 from lib.settings import PERMISSION_WARNING, PermissionMode, Settings, load_settings
-from lib.terminal.session import SessionError
+from lib.terminal.errors import SessionError
 from views.plain import md
 
 NEW_PROJECT = "+ New project"

@@ -13,9 +13,10 @@ from lib.gateway.usage import budget_caption, budget_report
 from lib.runtime import runtime
 from lib.settings import load_settings
 from lib.terminal import snapshot
+from lib.terminal.errors import SessionError
 from lib.terminal.records import SCREEN_BYTES, SessionRecord
 from lib.terminal.registry import SessionRegistry
-from lib.terminal.session import PtySession, SessionError
+from lib.terminal.session import PtySession
 from lib.timefmt import age
 from views.plain import clean, md
 

@@ -1,4 +1,4 @@
-"""The one error type the terminal routes turn into an HTTP answer."""
+"""The one error type the terminal routes turn into an HTTP answer, and the session errors built on it."""
 
 from __future__ import annotations
 
@@ -12,3 +12,27 @@ class RequestError(Exception):
         super().__init__(message)
         if status is not None:
             self.status = status
+
+
+class SessionError(RequestError):
+    """A request about sessions that cannot be done; ``status`` is the HTTP answer."""
+
+    status = 400
+
+
+class UnknownSession(SessionError):
+    status = 404
+
+
+class SessionCapReached(SessionError):
+    status = 429
+
+
+class InputTooLarge(SessionError):
+    status = 413
+
+
+class ProgramMissing(SessionError):
+    """The agent's program is not installed where the session looks for it."""
+
+    status = 409

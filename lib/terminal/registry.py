@@ -22,21 +22,13 @@ from lib.attention.hub import AttentionHub
 from lib.attention.tracker import AttentionTracker
 from lib.settings import Settings, load_settings
 from lib.terminal import keys
+from lib.terminal.errors import ProgramMissing, SessionCapReached, SessionError, UnknownSession
 from lib.terminal.keys import SessionKeys
 from lib.terminal.pump import Pump
 from lib.terminal.recorder import INTERVAL_S, Recorder
 from lib.terminal.records import RecordStore, SessionRecord, records_dir
-from lib.terminal.session import (
-    ProgramMissing,
-    PtySession,
-    SessionCapReached,
-    SessionError,
-    SessionSpec,
-    UnknownSession,
-    new_session_id,
-    resolve_argv,
-    session_env,
-)
+from lib.terminal.session import PtySession
+from lib.terminal.spec import SessionSpec, new_session_id, resolve_argv, session_env
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from lib import __version__
 from lib.runtime import Runtime
 from lib.settings import base_url_path, load_settings
 from lib.terminal import protocol
-from lib.terminal.errors import RequestError
+from lib.terminal.errors import InputTooLarge, RequestError, SessionError
 from lib.terminal.scrollback import Replay, Size
-from lib.terminal.session import MAX_PENDING_INPUT, InputTooLarge, SessionError
+from lib.terminal.session import MAX_PENDING_INPUT
 from lib.terminal.uploads import save_upload
 from lib.terminal.viewers import Client, ClientGone, ClientOverflow, Exited
 

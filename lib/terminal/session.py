@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from lib.attention.tracker import AttentionTracker
-from lib.environment import DATABRICKS, scrubbed
 from lib.terminal import procs
-from lib.terminal.errors import RequestError
+from lib.terminal.errors import InputTooLarge
+from lib.terminal.exitwatch import watch_exit
+from lib.terminal.inputs import InputStream, SharedInput
 from lib.terminal.pump import Pty, Pump
 from lib.terminal.scrollback import Replay, Scrollback
+from lib.terminal.spec import SessionSpec
 from lib.terminal.viewers import DEFAULT_CLIENT_LIMIT, Client
 
 log = logging.getLogger(__name__)
@@ -39,8 +35,6 @@ MAX_INPUT_STREAMS = 32  # viewers whose input count a session remembers (exactly
 ANSWER_WINDOW_S = 10.0  # queries in output nobody watched are answered by the next viewer if this recent...
 BURST_GAP_S = 0.5  # ... or in the latest burst of output (the program may still wait for the answer)
 PAUSE_AT = 1024 * 1024  # bytes every viewer is behind before the PTY is paused
-# CI makes some CLIs (Gemini) refuse interactive use; a terminal is interactive.
-STRIPPED_ENV = {"STREAMLIT_SERVER_PORT", "STREAMLIT_SERVER_ADDRESS", "CI"}
 
 
 class SessionStatus(StrEnum):
@@ -52,79 +46,6 @@ class SessionStatus(StrEnum):
     # The app process ended while the program ran (a deploy, a crash): the session is
     # listed from its record on disk (``lib.terminal.records``) and can be resumed.
     RESTART_ENDED = "restart-ended"
-
-
-class SessionError(RequestError):
-    """A request about sessions that cannot be done; ``status`` is the HTTP answer."""
-
-    status = 400
-
-
-class UnknownSession(SessionError):
-    status = 404
-
-
-class SessionCapReached(SessionError):
-    status = 429
-
-
-class InputTooLarge(SessionError):
-    status = 413
-
-
-class ProgramMissing(SessionError):
-    """The agent's program is not installed where the session looks for it."""
-
-    status = 409
-
-
-@dataclass(frozen=True)
-class SessionSpec:
-    id: str
-    agent: str
-    argv: Sequence[str]
-    cwd: Path
-    label: str
-    home: Path
-    scrollback_bytes: int
-    env: Mapping[str, str]
-    # The agent's conversation: an id chosen up front (``Agent.new_conversation_args``) or the
-    # one resumed; ``conversation_known``: it is in the agent's store already (a resume).
-    conversation_id: str | None = None
-    conversation_known: bool = False
-
-
-def resolve_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str] | None:
-    """``argv`` with its program made absolute via the *session's* PATH.
-
-    ptyprocess looks ``argv[0]`` up on the server's own PATH before it applies
-    the child's environment, and on Databricks Apps the server's PATH has no
-    ``~/.local/bin`` where the agent CLIs are installed. ``None`` when the
-    program is nowhere on the session's PATH.
-    """
-    program = shutil.which(argv[0], path=env.get("PATH", ""))
-    return None if program is None else [program, *argv[1:]]
-
-
-def session_env(home: Path, cwd: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a terminal: ours, minus secrets, plus terminal facts."""
-    base = os.environ if base is None else base
-    env = scrubbed(base, DATABRICKS, STRIPPED_ENV)
-    local_bin = str(home / ".local" / "bin")
-    path = [p for p in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":") if p and p != local_bin]
-    env.update(
-        HOME=str(home),
-        PWD=str(cwd),  # some CLIs (OpenCode) trust $PWD over getcwd()
-        PATH=":".join([local_bin, *path]),
-        TERM="xterm-256color",
-        COLORTERM="truecolor",
-        LANG=env.get("LANG") or "C.UTF-8",
-    )
-    return env
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 class PtySession:
@@ -182,7 +103,7 @@ class PtySession:
         self.attention.watch(self._pty.foreground_pid, self.pid)
         loop = getattr(pump, "loop", None)
         if isinstance(loop, asyncio.AbstractEventLoop):
-            _watch_exit(loop, self.pid, self._leader_exited)
+            watch_exit(loop, self.pid, self._leader_exited)
 
     # --- facts -------------------------------------------------------------
     @property
@@ -378,7 +299,7 @@ class PtySession:
         many bytes of this viewer's input the session has taken so far.
         """
         with self._lock:
-            shared = self._inputs.pop(viewer_id, None) or _SharedInput()
+            shared = self._inputs.pop(viewer_id, None) or SharedInput()
             self._inputs[viewer_id] = shared  # most recent last
             while len(self._inputs) > MAX_INPUT_STREAMS:
                 self._inputs.pop(next(iter(self._inputs)))
@@ -433,71 +354,3 @@ class PtySession:
             client.notify_gone()
 
 
-class _SharedInput:
-    """How much input one viewer (a browser tab's terminal) has sent, over all its connections."""
-
-    def __init__(self) -> None:
-        self.received = 0
-        self.current: InputStream | None = None
-
-
-class InputStream:
-    """One connection's right to write a viewer's input; see ``PtySession.claim_input``."""
-
-    def __init__(self, shared: _SharedInput) -> None:
-        self._shared = shared
-
-    @property
-    def active(self) -> bool:
-        """False once a newer connection of the same viewer took over."""
-        return self._shared.current is self
-
-    @property
-    def received(self) -> int:
-        return self._shared.received
-
-    def count(self, n: int) -> None:
-        self._shared.received += n
-
-
-def exit_status(pid: int) -> int | None:
-    """Exit code of child ``pid`` once it ended (128 + signal when killed), without reaping it."""
-    try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return None  # already reaped: the PTY layer reports it
-    if info is None:
-        return None
-    if info.si_code == os.CLD_EXITED:
-        return info.si_status
-    return 128 + info.si_status
-
-
-def _watch_exit(loop: asyncio.AbstractEventLoop, pid: int, on_exit: Callable[[int | None], None]) -> None:
-    """Call ``on_exit(code)`` on ``loop`` as soon as process ``pid`` ends (Linux pidfd; no thread)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return  # no pidfd: the PTY's end of file still reports the exit
-
-    def ended() -> None:
-        loop.remove_reader(fd)
-        os.close(fd)
-        # A moment later, so output the program wrote last is read before its exit is told.
-        loop.call_later(0.05, report)
-
-    def report() -> None:
-        code = exit_status(pid)
-        if code is not None:
-            on_exit(code)
-
-    def watch() -> None:
-        try:
-            loop.add_reader(fd, ended)
-        except (OSError, ValueError, RuntimeError):
-            os.close(fd)
-
-    try:
-        loop.call_soon_threadsafe(watch)
-    except RuntimeError:  # the loop is closed
-        os.close(fd)

@@ -16,9 +16,9 @@ import pytest
 
 from lib.agents import config as agent_config
 from lib.settings import load_settings
+from lib.terminal.errors import SessionError
 from lib.terminal.pump import LoopPump
 from lib.terminal.registry import SessionRegistry, clean_label
-from lib.terminal.session import SessionError
 from tests.appserver import AppServer, start_app
 
 

@@ -23,7 +23,7 @@ from lib.agents import config as agent_config
 from lib.agents import get_agent
 from lib.agents.base import CODING_AGENT_HEADER
 from lib.settings import load_settings
-from lib.terminal.session import session_env
+from lib.terminal.spec import session_env
 from tests.agentterm import READY, Terminal, kill_leftovers
 from tests.fakeworkspace import FakeWorkspace
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from lib.settings import load_settings
+from lib.terminal.errors import ProgramMissing
 from lib.terminal.registry import SessionRegistry
-from lib.terminal.session import ProgramMissing
 from tests.agentterm import READY
 from tests.appsim import AGENTS, NAMES, OWNER_H, close_all
 from tests.browser import SCREEN_HAS, browser

@@ -28,7 +28,7 @@ from ptyprocess import PtyProcess
 from lib.agents import config as agent_config
 from lib.agents import get_agent
 from lib.settings import load_settings
-from lib.terminal.session import session_env
+from lib.terminal.spec import session_env
 from tests.agentterm import ESCALATE, QUESTION, READY, Terminal, kill_leftovers
 from tests.fakeworkspace import FakeWorkspace
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.terminal.scrollback import Scrollback, Size, TermState, plan_cut
+from lib.terminal.scrollback import Scrollback, Size, plan_cut
+from lib.terminal.termstate import TermState
 from tests.browser import browser
 
 VENDOR = Path(__file__).resolve().parents[2] / "components" / "terminal" / "static" / "vendor"

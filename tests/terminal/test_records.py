@@ -29,11 +29,12 @@ from lib.agents.base import Conversation
 from lib.settings import SettingsError, load_settings, validate
 from lib.terminal import snapshot
 from lib.terminal.conversation_ids import Known, Pending, match_conversations, settle_conversations
+from lib.terminal.errors import SessionError, UnknownSession
 from lib.terminal.pump import LoopPump
 from lib.terminal.recorder import MAX_ENDED, Recorder
 from lib.terminal.records import SCREEN_BYTES, RecordStore, SessionRecord, records_dir
 from lib.terminal.registry import SessionRegistry
-from lib.terminal.session import PtySession, SessionError, SessionStatus, UnknownSession
+from lib.terminal.session import PtySession, SessionStatus
 from tests.appserver import AppServer, start_app
 from tests.termclient import TermClient
 
