@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -129,13 +130,18 @@ def _budget_badge(session_id: str) -> str:
     return f" {report.badge}" if report and report.badge else ""
 
 
-def _restart(session_id: str) -> None:
+def _open_started(start: Callable[[], PtySession]) -> None:
+    """Open the session ``start`` gives, or keep its refusal to show on the next run."""
     try:
-        session = registry().restart(session_id)
+        session = start()
     except SessionError as exc:
         st.session_state["session_error"] = str(exc)
         return
     _open(session.id)
+
+
+def _restart(session_id: str) -> None:
+    _open_started(lambda: registry().restart(session_id))
 
 
 def _close_ended(session_id: str) -> None:
@@ -235,12 +241,7 @@ def _all_sessions(sessions: list[PtySession]) -> None:
 
 # --- sessions ended by a restart (lib.terminal.records) --------------------------
 def _resume(session_id: str) -> None:
-    try:
-        session = registry().resume(session_id)
-    except SessionError as exc:
-        st.session_state["session_error"] = str(exc)
-        return
-    _open(session.id)
+    _open_started(lambda: registry().resume(session_id))
 
 
 def _resume_all() -> None:

@@ -3,11 +3,13 @@
 One module per agent (``claude``, ``codex``, ``gemini``, ``opencode``,
 ``shell``) holds its catalogue entry, install spec, config writer, folder
 trust, endpoint and resume flags; ``registry`` lists them. ``files`` edits
-the JSON/TOML/INI/.env files they share, ``config`` writes them all,
+the JSON/TOML/INI/.env files they share, ``hooks`` puts our attention hooks
+into the JSON settings Claude Code and Gemini CLI share, ``config`` writes them all,
 ``installer`` puts the CLIs into ``~/.local`` with npm, ``readiness`` says
 whether a card can start, and ``setup`` runs the boot steps.
 
-May import: ``lib.settings``, ``lib.statefile``, ``lib.workspace``. Never the
+May import: ``lib.settings``, ``lib.statefile``, ``lib.workspace``, ``lib.attention`` (its hook
+script and how to merge our hooks). Never the
 terminal, access or UI layers.
 """
 

@@ -33,6 +33,7 @@ from lib.agents.base import (
     modified_at,
     unconfigured,
 )
+from lib.agents.hooks import write_json_hooks
 from lib.attention import install as attention
 from lib.settings import PermissionMode, Settings
 
@@ -117,17 +118,13 @@ _TOOL_EVENTS = ("PermissionRequest", "PostToolUse", "PostToolUseFailure")
 
 
 def write_attention_hooks(home: Path, access: ModelAccess) -> None:
-    """Our hooks in ``~/.claude/settings.json`` (the user's own hooks kept); removed when the app
-    cannot be reached over loopback (``access`` is not a ``Loopback``)."""
-    path = home / ".claude" / "settings.json"
-    data = files.read_json_object(path)
-    ours: dict[str, list[dict[str, Any]]] = {}
-    if isinstance(access, Loopback):
-        attention.install_script(home)
-        for event in ATTENTION_EVENTS:
-            hook = {"type": "command", "command": attention.command("claude", event), "timeout": attention.TIMEOUT_S}
-            ours[event] = [{"matcher": "*", "hooks": [hook]} if event in _TOOL_EVENTS else {"hooks": [hook]}]
-    files.write_json_key(path, data, "hooks", attention.merge_hooks(data.get("hooks"), ours))
+    """Our hooks in ``~/.claude/settings.json``; tool events match every tool."""
+
+    def group(event: str) -> dict[str, Any]:
+        hook = {"type": "command", "command": attention.command("claude", event), "timeout": attention.TIMEOUT_S}
+        return {"matcher": "*", "hooks": [hook]} if event in _TOOL_EVENTS else {"hooks": [hook]}
+
+    write_json_hooks(home, home / ".claude" / "settings.json", access, ATTENTION_EVENTS, group)
 
 
 def trust(home: Path, folder: Path) -> None:

@@ -34,6 +34,7 @@ from lib.agents.base import (
     modified_at,
     unconfigured,
 )
+from lib.agents.hooks import write_json_hooks
 from lib.attention import install as attention
 from lib.settings import PermissionMode, Settings
 
@@ -114,18 +115,14 @@ ATTENTION_HOOK_NAME = "coda-attention"
 
 
 def write_attention_hooks(home: Path, access: ModelAccess) -> None:
-    """Our hooks in ``~/.gemini/settings.json`` (the user's own hooks kept); removed when the app
-    cannot be reached over loopback (``access`` is not a ``Loopback``)."""
-    path = home / ".gemini" / "settings.json"
-    data = files.read_json_object(path)
-    ours: dict[str, list[dict[str, Any]]] = {}
-    if isinstance(access, Loopback):
-        attention.install_script(home)
-        for event in ATTENTION_EVENTS:
-            hook = {"type": "command", "name": ATTENTION_HOOK_NAME, "command": attention.command("gemini", event),
-                    "timeout": attention.TIMEOUT_S * 1000}
-            ours[event] = [{"matcher": "*", "hooks": [hook]}]
-    files.write_json_key(path, data, "hooks", attention.merge_hooks(data.get("hooks"), ours))
+    """Our hooks in ``~/.gemini/settings.json``, named so they show as ours in Gemini's /hooks."""
+
+    def group(event: str) -> dict[str, Any]:
+        hook = {"type": "command", "name": ATTENTION_HOOK_NAME, "command": attention.command("gemini", event),
+                "timeout": attention.TIMEOUT_S * 1000}
+        return {"matcher": "*", "hooks": [hook]}
+
+    write_json_hooks(home, home / ".gemini" / "settings.json", access, ATTENTION_EVENTS, group)
 
 
 def trust(home: Path, folder: Path) -> None:
