@@ -7,7 +7,7 @@ tree differs from HEAD); ``make_bundle`` writes the bundle of new commits;
 set every ref, HEAD, remotes and upstreams, and check out.
 
 Only git and the local disk here, never the workspace: ``githistory``
-uploads, ``restore`` downloads, and both call this for the git half.
+uploads, ``restore_project`` downloads, and both call this for the git half.
 """
 
 from __future__ import annotations

@@ -12,9 +12,13 @@
 
 ``restore_files`` (the workspace has the project only as files, synced before
 histories were kept): those files in a fresh ``git init``, moved into place
-the same way. When the restored folder equals what the workspace folder holds
-(the digest in ``history.json``), the sync's manifest and history state are
-written too, so the first commit afterwards uploads only what it changed.
+the same way.
+
+Either way the sync's manifest (and, with a history, its history state) is
+written for the restored folder: ``restore_history`` when the folder equals
+what the workspace holds (the digest in ``history.json``), ``restore_files``
+from the exact list it downloaded. The first commit afterwards then uploads
+only what it changed.
 
 Separate from ``restore``, which decides which projects to bring back and
 reports on all of them; this module does one, and never looks at the others.

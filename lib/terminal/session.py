@@ -34,6 +34,7 @@ MAX_PENDING_INPUT = 64 * 1024 * 1024
 MAX_INPUT_STREAMS = 32  # viewers whose input count a session remembers (exactly-once across reconnects)
 ANSWER_WINDOW_S = 10.0  # queries in output nobody watched are answered by the next viewer if this recent...
 BURST_GAP_S = 0.5  # ... or in the latest burst of output (the program may still wait for the answer)
+ANSWER_LIMIT_S = 30.0  # ... but never older than this (a burst may last as long as a build)
 PAUSE_AT = 1024 * 1024  # bytes every viewer is behind before the PTY is paused
 
 
@@ -87,7 +88,7 @@ class PtySession:
         self._unseen_from: int | None = 0
         # When output came (a mark a second at most) and where the latest burst of it began:
         # only recent queries, or the one a program still waits on, are answered late.
-        self._output_marks: deque[tuple[float, int]] = deque(maxlen=32)
+        self._output_marks: deque[tuple[float, int]] = deque(maxlen=int(ANSWER_LIMIT_S) + 2)
         self._burst_start = 0
         self._last_output_at = 0.0
         self._inputs: dict[str, InputStream] = {}
@@ -158,7 +159,8 @@ class PtySession:
         ``resume_from``: the offset up to which the viewer already has the
         output (a reconnect after a network drop); it then gets only the rest.
         Returns the viewer, the replay and the offset from which the output was
-        produced with nobody watching (``replay.end`` when someone was): the
+        produced with nobody watching and is still recent or the latest burst
+        (``_answerable_from``; ``replay.end`` when someone was watching): the
         viewer's terminal answers the queries in that part, and only there.
         Same exactly-once promise as ``attach``.
         """
@@ -179,11 +181,17 @@ class PtySession:
 
         A query nobody answered long ago was given up on (answering it now
         would type into whatever runs now), unless the program still waits
-        for the answer: then it is in the latest burst of output.
+        for the answer: then it is in the latest burst of output. A burst
+        that goes on for long (a build log) does not keep its start
+        answerable for ever: ``ANSWER_LIMIT_S`` at most.
         """
-        horizon = time.time() - ANSWER_WINDOW_S
-        recent = next((offset for t, offset in self._output_marks if t >= horizon), self._scrollback.end)
-        return min(recent, self._burst_start)
+        now = time.time()
+        recent = self._output_since(now - ANSWER_WINDOW_S)
+        return min(recent, max(self._burst_start, self._output_since(now - ANSWER_LIMIT_S)))
+
+    def _output_since(self, moment: float) -> int:
+        """The offset of the first output marked at or after ``moment`` (lock held)."""
+        return next((offset for t, offset in self._output_marks if t >= moment), self._scrollback.end)
 
     def _register(self, client: Client) -> None:
         """With the lock held."""

@@ -1,7 +1,7 @@
 """Each agent CLI, started the way a session starts it, answers a typed prompt.
 
 Like ``tests/agents/test_clis.py`` but interactive: the CLI runs in a PTY with the
-terminal environment sessions get (``lib.sessions.session_env``), HOME holds
+terminal environment sessions get (``lib.terminal.spec.session_env``), HOME holds
 our config files plus the launcher's project trust entries, and the prompt is
 typed. This catches first-run dialogs ("trust this folder?", auth pickers)
 that the non-interactive modes skip. A tiny responder answers the terminal

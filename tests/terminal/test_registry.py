@@ -325,3 +325,16 @@ def test_only_recent_or_still_awaited_queries_are_answered_by_a_late_viewer(regi
     time.sleep(1.5)  # both queries are older than the window
     assert b"ASK\x1b[cED" in _unanswered(waiting, loop)  # still the latest output: the program waits
     assert b"\x1b[c" not in _unanswered(moved_on, loop)  # given up on: answering now would type junk
+
+
+def test_a_long_burst_does_not_keep_an_old_query_answerable(registry_for, loop, monkeypatch):
+    """Output that never pauses (a build log) after a query: past ANSWER_LIMIT_S the query is not answered."""
+    from lib.terminal import session as session_mod
+
+    monkeypatch.setattr(session_mod, "ANSWER_WINDOW_S", 0.5)
+    monkeypatch.setattr(session_mod, "BURST_GAP_S", 1.0)
+    monkeypatch.setattr(session_mod, "ANSWER_LIMIT_S", 1.5)
+    streaming = registry_for().create("bash")
+    streaming.write(b"printf 'ASK\\033[cED'; for i in $(seq 40); do echo line-$i; sleep 0.1; done\r")
+    time.sleep(3)  # one burst all along (gaps of 0.1 s), the query at its start
+    assert b"\x1b[c" not in _unanswered(streaming, loop)
