@@ -11,6 +11,7 @@ import streamlit as st
 from lib.access.decision import decide
 from lib.runtime import runtime
 from views.sidebar import render_sidebar
+from views.style import page_frame
 
 st.set_page_config(page_title="Coda", page_icon="🖥️", layout="wide")
 
@@ -37,5 +38,6 @@ else:
     st.sidebar.caption("Local mode: one user, listening on this machine only.")
 
 render_sidebar()
+page_frame()
 
 navigation.run()

@@ -26,22 +26,6 @@ def registry() -> SessionRegistry:
     return runtime().sessions
 
 
-# Less empty space above the page: the header holds nothing but the sidebar
-# button (phones) and the running indicator, so content may go under it.
-_STYLE = """<style>
-[data-testid="stMainBlockContainer"] { padding-top: 1rem; }
-[data-testid="stHeader"] { background: transparent; pointer-events: none; }
-[data-testid="stHeader"] * { pointer-events: auto; }
-@media (max-width: 640px) {
-  [data-testid="stMainBlockContainer"] { padding-top: 3rem; padding-left: 0.75rem; padding-right: 0.75rem; }
-}
-</style>"""
-
-
-def _page_style() -> None:
-    st.html(_STYLE)
-
-
 def _open(session_id: str | None) -> None:
     st.session_state["open_session"] = session_id
     if session_id:
@@ -327,7 +311,6 @@ def render() -> None:
     else:  # "/" opens the newest running session, never an ended one
         live = [s for s in sessions if s.status == "running"]
         wanted = live[-1].id if live else (ended[-1].id if ended else None)
-    _page_style()
     if not gone:
         _open(wanted)
     _picker(sessions, wanted if wanted in by_id else None)

@@ -1,4 +1,4 @@
-"""Layout polish (issue 9, point 7): the Sessions page in chromium at 1000 px and wider."""
+"""Layout polish (issue 9, point 7): the pages in chromium at 1000 px and wider."""
 
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def test_top_of_the_page_and_actions(clean_app, width):
             assert button.is_visible() and name in button.inner_text()
         assert term["height"] > 400
 
+
+
+@pytest.mark.parametrize(("path", "title"), [("launch", "Launch an agent"), ("sync", "Workspace sync"),
+                                             ("setup", "Setup")])
+def test_no_empty_band_above_any_page(clean_app, path, title):
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 850})
+        page.goto(f"{clean_app.url}/{path}")
+        heading = page.get_by_role("heading", name=title, exact=True)
+        heading.wait_for(timeout=60000)
+        # The page frame's style lands a moment after the first paint; Streamlit's default puts the title at ~96 px.
+        page.wait_for_function("(el) => el.getBoundingClientRect().top <= 60", arg=heading.element_handle(),
+                               timeout=10000)
 
 def test_default_names_tell_sessions_apart(clean_app):
     project = clean_app.home / "projects" / "demo"
