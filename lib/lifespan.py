@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from lib.nodelay import nodelay
 from lib.runtime import runtime
 from lib.settings import is_databricks_app
 
@@ -53,6 +54,12 @@ def loopback_url(address: str | None, port: int, base_path: str | None) -> str |
     return f"http://127.0.0.1:{port}" + (f"/{base}" if base else "")
 
 
+def no_nagle(loop: asyncio.AbstractEventLoop, port: int, retries: tuple[float, ...] = (0.5, 2.0)) -> None:
+    """Nagle off on the listener (``lib.nodelay``); again a moment later if it was not listening yet."""
+    if nodelay(port) == 0 and retries:
+        loop.call_later(retries[0], no_nagle, loop, port, retries[1:])
+
+
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     configure_logging()
@@ -62,6 +69,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     runtime().start(asyncio.get_running_loop(), loopback_url(config.get_option("server.address"),
                                                              config.get_option("server.port"),
                                                              config.get_option("server.baseUrlPath")))
+    no_nagle(asyncio.get_running_loop(), config.get_option("server.port"))
     log.info("Coda is up.")
     try:
         yield

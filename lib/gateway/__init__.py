@@ -11,8 +11,7 @@ place, and counts every session's tokens.
 ``proxy`` is the service (``Gateway``), ``routes`` its Starlette route,
 ``upstream`` the connection pool to the workspace, ``wire`` what differs
 between the four wire APIs (formats, error shapes, request fixes), ``usage``
-the per-session token count, ``nodelay`` turns Nagle's algorithm off on the
-app's server sockets (streamed chunks must not wait for delayed ACKs).
+the per-session token count.
 
 The runtime builds one ``Gateway`` (``runtime().gateway``); pages read
 ``gateway.session_usage(id)`` and ``gateway.usage.today_total()``, and

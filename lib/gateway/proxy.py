@@ -41,9 +41,9 @@ from starlette.responses import Response, StreamingResponse
 
 from lib.access.loopback import is_local_request
 from lib.gateway import wire
-from lib.gateway.nodelay import nodelay
 from lib.gateway.upstream import ERRORS, Answer, Upstream
 from lib.gateway.usage import Budget, UsageMeter, UsageTap, budget_state
+from lib.nodelay import nodelay
 from lib.settings import Settings
 from lib.workspace.credentials import CredentialError, Credentials, NoCredentials, Resolved
 from lib.workspace.endpoints import MODEL_APIS, model_api_base
@@ -213,7 +213,7 @@ class Gateway:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _no_nagle(self, scope: Any) -> None:
-        """Streamed chunks must not wait for delayed ACKs (``lib.gateway.nodelay``); once per process."""
+        """The connection this call came on, if it was accepted before the listener lost Nagle (``lib.nodelay``)."""
         self._nodelay_done = True
         server, client = scope.get("server"), scope.get("client")
         if server and client:
