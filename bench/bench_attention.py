@@ -137,10 +137,7 @@ def main() -> None:
         home = Path(tmp) / "home"
         server = start_app(home)
         try:
-            deadline = time.monotonic() + 60
-            while server.request("GET", "/health")[1].get("setup") not in ("ok", "failed"):
-                assert time.monotonic() < deadline, "setup never finished"
-                time.sleep(0.2)
+            server.wait_setup(60)
             run(server, home, Path(tmp))
         finally:
             server.stop()

@@ -67,6 +67,14 @@ class AppServer:
         except ValueError:
             return status, raw.decode(errors="replace")
 
+    def wait_setup(self, timeout: float = 120, *, want: tuple[str, ...] = ("ok", "failed")) -> str:
+        """Until the boot setup has finished (its state is one of ``want``); returns the state."""
+        deadline = time.monotonic() + timeout
+        while (state := self.request("GET", "/health")[1].get("setup")) not in want:
+            assert time.monotonic() < deadline, f"setup never finished ({state}):\n{self.log()[-3000:]}"
+            time.sleep(0.2)
+        return state
+
     def stop(self, timeout: float = 15) -> float:
         """SIGTERM the app like the platform does; returns seconds it took to exit."""
         start = time.monotonic()

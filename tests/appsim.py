@@ -74,10 +74,7 @@ def deployed(clis: Path, tmp_path_factory):
     subprocess.run(["git", "init", "-q", str(project)], check=True)
     server = start_on_apps(home, fw, DATABRICKS_TOKEN=token, PATH=SERVER_PATH)
     wait_owner(server, OWNER)
-    deadline = time.monotonic() + 90
-    while server.request("GET", "/health")[1].get("setup") != "ok":
-        assert time.monotonic() < deadline, f"setup never finished:\n{server.log()[-3000:]}"
-        time.sleep(0.3)
+    server.wait_setup(90, want=("ok",))
     yield server
     server.stop()
     fw.stop()

@@ -8,7 +8,6 @@ secrets out of it at start; this walks every ancestor of a terminal's shell.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from tests.appserver import free_port, start_app
@@ -41,10 +40,7 @@ def test_no_ancestor_of_a_terminal_holds_a_secret_in_its_environ(tmp_path: Path)
         wait_owner(server, OWNER)  # the service principal's secret still works inside the app
         status, session = server.request("POST", "/api/sessions", {"agent": "bash"}, headers=OWNER_H)
         assert status == 201, session
-        deadline = time.monotonic() + 30
-        while server.request("GET", "/health")[1].get("setup") not in ("ok", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        server.wait_setup(30)
         chain = _ancestors(session["pid"])[1:]  # the shell itself gets the user's own variables
         assert server.proc.pid in chain, "the terminal runs under the server"
         secrets = (token.encode(), fw.client_secret.encode(), b"sk-other-secret-123")

@@ -146,10 +146,7 @@ def deployed(clis: Path, fw: FakeWorkspace, tmp_path_factory: pytest.TempPathFac
     subprocess.run(["git", "init", "-q", str(project)], check=True)
     token = fw.create_token()
     server = start_app(home, {"DATABRICKS_HOST": fw.url, "DATABRICKS_TOKEN": token, "CODA_PERMISSION_MODE": "ask"})
-    deadline = time.monotonic() + 120
-    while server.request("GET", "/health")[1].get("setup") not in ("ok", "failed"):
-        assert time.monotonic() < deadline, f"setup never finished:\n{server.log()[-3000:]}"
-        time.sleep(0.3)
+    server.wait_setup(120)
     yield server
     server.stop()
     kill_leftovers(home)

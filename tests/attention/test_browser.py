@@ -50,10 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     (home / ".coda").mkdir(parents=True)
     (home / ".coda" / "settings.json").write_text(json.dumps({"notify_desktop": True, "notify_sound": True}))
     server = start_app(home)
-    deadline = time.monotonic() + 60
-    while server.request("GET", "/health")[1].get("setup") not in ("ok", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    server.wait_setup(60)
     yield server
     server.stop()
 

@@ -442,10 +442,7 @@ def test_the_hook_gives_up_on_a_stuck_app_within_a_second() -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     server = start_app(tmp_path_factory.mktemp("attention") / "home")
-    deadline = time.monotonic() + 60
-    while server.request("GET", "/health")[1].get("setup") not in ("ok", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    server.wait_setup(60)
     yield server
     server.stop()
 

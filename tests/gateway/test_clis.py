@@ -86,11 +86,6 @@ def _home(root: Path, clis: Path) -> Path:  # noqa: F811
     return home
 
 
-def _wait_setup(server: AppServer, headers: dict[str, str] | None = None) -> None:
-    deadline = time.monotonic() + 90
-    while server.request("GET", "/health")[1].get("setup") not in ("ok", "failed"):
-        assert time.monotonic() < deadline, f"setup never finished:\n{server.log()[-3000:]}"
-        time.sleep(0.2)
 
 
 def _is_sp_oauth(fw: FakeWorkspace) -> Callable[[str], bool]:
@@ -125,7 +120,7 @@ def _deploy(mode: str, root: Path, clis: Path, fw: FakeWorkspace) -> Deployed:  
         deployed = Deployed(server, home, lambda b: b == work, SERVING, [work, decoy])
     else:
         raise ValueError(mode)
-    _wait_setup(server)
+    server.wait_setup(90)
     return deployed
 
 
@@ -269,7 +264,7 @@ def test_on_databricks_apps_with_no_token(clis: Path, fw: FakeWorkspace, tmp_pat
         while server.request("GET", "/api/sessions", headers=owner)[0] != 200:
             assert time.monotonic() < deadline, server.log()[-3000:]
             time.sleep(0.3)
-        _wait_setup(server)
+        server.wait_setup(90)
         deployed = Deployed(server, home, _is_sp_oauth(fw), SERVING, [fw.client_secret], owner)
         status, session = server.request("POST", "/api/sessions", {"agent": "bash"}, headers=owner)
         assert status == 201

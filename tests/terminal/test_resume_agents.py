@@ -49,11 +49,6 @@ def fw() -> Iterator[FakeWorkspace]:
         yield workspace
 
 
-def _wait_setup(server: AppServer) -> None:
-    deadline = time.monotonic() + 120
-    while server.request("GET", "/health")[1].get("setup") not in ("ok", "failed"):
-        assert time.monotonic() < deadline, f"setup never finished:\n{server.log()[-3000:]}"
-        time.sleep(0.3)
 
 
 def _until(condition: Callable[[], object], at_most_s: float, what: str) -> None:
@@ -132,7 +127,7 @@ def _survive_kill_9(agents: tuple[str, ...], with_shell: bool, clis: Path, fw: F
     ids: dict[str, str] = {}
     server = start_app(home, env)
     try:
-        _wait_setup(server)
+        server.wait_setup(120)
         # ---- before: each agent answers once, the shell prints a line
         with browser() as b:
             context = b.new_context(viewport={"width": 1300, "height": 900})
@@ -172,7 +167,7 @@ def _survive_kill_9(agents: tuple[str, ...], with_shell: bool, clis: Path, fw: F
     fw.clear_requests()
     server = start_app(home, env)
     try:
-        _wait_setup(server)
+        server.wait_setup(120)
         _, listed = server.request("GET", "/api/sessions")
         by_id = {s["id"]: s for s in listed}
         assert set(by_id) == set(ids.values()), listed
