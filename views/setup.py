@@ -20,7 +20,8 @@ _STATUS = {RUNNING: "running", OK: "complete", SKIPPED: "complete", FAILED: "err
 def _step(step: StepState) -> None:
     took = f" · {step.duration_s:.1f} s" if step.duration_s is not None else ""
     label = f"{step.label} — {step.state}{took}"
-    with st.status(label, state=_STATUS.get(step.state, "running"), expanded=step.state == FAILED):
+    # A failed or skipped step is open: what went wrong, or why it did nothing (no token...), shows at once.
+    with st.status(label, state=_STATUS.get(step.state, "running"), expanded=step.state in (FAILED, SKIPPED)):
         if step.error:
             st.error(md(step.error))
         if step.detail:
