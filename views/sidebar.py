@@ -58,8 +58,14 @@ def _model_credentials() -> None:
     st.markdown("**Model calls**")
     if status.label:
         st.caption(f"Through the app's gateway, as {md(status.label)} ({status.state}).")
-    if status.message:
-        (st.error if status.state in ("refused", "failed", "none") else st.caption)(md(status.message))
+    if not status.message:
+        return
+    if status.state in ("refused", "failed"):
+        st.error(md(status.message), icon=":material/key_off:")
+    elif status.state == "none":  # nothing set up yet: shells and sync work, agents need one step
+        st.info(md(status.message), icon=":material/key:")
+    else:
+        st.caption(md(status.message))
 
 
 def _token_section(settings: Settings) -> None:

@@ -110,6 +110,9 @@ def test_sidebar_token_form_then_model_save(home: Path, workspace: FakeWorkspace
 def test_sidebar_without_workspace_uses_free_text(home: Path) -> None:
     at = AppTest.from_function(_sidebar_script, default_timeout=30).run()
     assert not at.exception, at.exception
+    # Nothing set up for models is a next step, not a failure: shells and sync work without it.
+    assert any("databricks auth login" in str(e.value) for e in at.info), [str(e.value) for e in at.info]
+    assert not any("not configured" in str(e.value) for e in at.error)
     assert at.text_input(key="sb_codex_model").value == "databricks-gpt-5-2"
     at.text_input(key="sb_codex_model").input("my-endpoint")
     _button(at, "Save").click().run()
