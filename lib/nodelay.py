@@ -8,8 +8,8 @@ about 40 ms on Linux: every request on a kept-alive connection took 44 ms
 (a new connection, in TCP's quick-ACK start, 0.7 ms), and every streamed
 chunk that follows a pause waited as long. Linux
 copies ``TCP_NODELAY`` from a listening socket to the connections it accepts,
-so setting it once on the listener fixes every later connection; the one a
-request arrived on is fixed too. Linux only (``/proc/self/fd``); elsewhere
+so setting it once on the listener, before the first connection, fixes them
+all. Linux only (``/proc/self/fd``); elsewhere
 this does nothing.
 """
 
@@ -19,7 +19,6 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +38,8 @@ def _sockets() -> list[int]:
     return fds
 
 
-def nodelay(port: int, connection: Sequence[tuple[str, int]] | None = None) -> int:
-    """Set ``TCP_NODELAY`` on the TCP listeners of ``port`` (and on ``connection``, a
-    (local, peer) address pair); returns how many sockets were changed."""
+def nodelay(port: int) -> int:
+    """Set ``TCP_NODELAY`` on the TCP listeners of ``port``; returns how many sockets were changed."""
     changed = 0
     for fd in _sockets():
         try:
@@ -51,14 +49,7 @@ def nodelay(port: int, connection: Sequence[tuple[str, int]] | None = None) -> i
         try:
             if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
                 continue
-            local = sock.getsockname()
-            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-                wanted = local[1] == port
-            elif connection is not None:
-                wanted = (local[0], local[1]) == tuple(connection[0]) and \
-                    tuple(sock.getpeername()[:2]) == tuple(connection[1])
-            else:
-                wanted = False
+            wanted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) and sock.getsockname()[1] == port
             if wanted and not sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 changed += 1

@@ -43,7 +43,6 @@ from lib.access.loopback import is_local_request
 from lib.gateway import wire
 from lib.gateway.upstream import ERRORS, Answer, Upstream
 from lib.gateway.usage import Budget, UsageMeter, UsageTap, budget_state
-from lib.nodelay import nodelay
 from lib.settings import Settings
 from lib.workspace.credentials import CredentialError, Credentials, NoCredentials, Resolved
 from lib.workspace.endpoints import MODEL_APIS, model_api_base
@@ -108,7 +107,6 @@ class Gateway:
         self._session_for = session_for
         self._budget = budget or (lambda: None)
         self._upstream = upstream or Upstream()
-        self._nodelay_done = False
 
     # ------------------------------------------------------------ facts for pages and routes
 
@@ -135,8 +133,6 @@ class Gateway:
             return self._error(api, 404, f"No model API '{api[:40]}' here: use one of {', '.join(MODEL_APIS)}.")
         if not _safe_rest(rest):
             return self._error(api, 400, "That path is not a model API path.")
-        if not self._nodelay_done:
-            self._no_nagle(request.scope)
         session_id = self._session_for(presented_key(request.headers))
         if session_id is None:
             return self._error(api, 401, "This model call carries no valid Coda session key. Start the agent in a "
@@ -211,16 +207,6 @@ class Gateway:
                 self.credentials.worked(resolved)
             return await self._relay(answer, session_id, fmt)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _no_nagle(self, scope: Any) -> None:
-        """The connection this call came on, if it was accepted before the listener lost Nagle (``lib.nodelay``)."""
-        self._nodelay_done = True
-        server, client = scope.get("server"), scope.get("client")
-        if server and client:
-            try:
-                nodelay(int(server[1]), (tuple(server), tuple(client)))
-            except Exception as exc:  # noqa: BLE001 - an optimisation; never fail a call for it
-                log.info("Could not turn Nagle's algorithm off: %s", exc)
 
     async def _credential(self, settings: Settings | None) -> tuple[Resolved, dict[str, str]]:
         """The credential and its fresh headers. In a thread whenever the SDK might go to the network
